@@ -1,0 +1,1 @@
+"""Statistics, rollups and alert rules (read through search)."""

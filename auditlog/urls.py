@@ -1,0 +1,22 @@
+from django.contrib import admin
+from django.urls import include, path
+from django.views.generic import TemplateView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from . import health
+
+urlpatterns = [
+    path("", TemplateView.as_view(template_name="index.html"), name="home"),
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path("api/v1/", include("tenants.api.urls")),
+    path("api/v1/", include("search.api.urls")),
+    path("admin/", admin.site.urls),
+]
+
+handler400 = "auditlog.errors.handler400"
+handler403 = "auditlog.errors.handler403"
+handler404 = "auditlog.errors.handler404"
+handler500 = "auditlog.errors.handler500"

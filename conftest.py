@@ -1,0 +1,104 @@
+"""Test world: two tenants (acme, globex), built once per test run, with every kind of caller.
+
+Tests run in transactions on top of it; the tenants' schemas are created once.
+"""
+
+from dataclasses import dataclass, field
+
+import pytest
+from django.db import connection
+from rest_framework.test import APIClient
+
+from tenants.models import Membership, Role, Scope, Tenant, User
+from tenants.services import api_key_create, api_key_revoke, tenant_create, tokens_issue
+
+PASSWORD = "correct-horse-battery-staple"
+
+
+@dataclass
+class TenantWorld:
+    tenant: Tenant
+    users: dict[str, User] = field(default_factory=dict)  # by role
+    tokens: dict[str, str] = field(default_factory=dict)  # access tokens by role
+    keys: dict[str, str] = field(default_factory=dict)  # raw secrets: ingest, read, export, revoked, expired
+
+
+@dataclass
+class World:
+    acme: TenantWorld
+    globex: TenantWorld
+    staff: User
+    staff_token: str
+
+
+def _build_tenant(slug: str) -> TenantWorld:
+    tenant = tenant_create(
+        slug=slug,
+        name=slug.title(),
+        admin={"username": f"{slug}-admin", "email": f"admin@{slug}.test", "password": PASSWORD},
+    )
+    tw = TenantWorld(tenant=tenant)
+    tw.users[Role.ADMIN] = User.objects.get(username=f"{slug}-admin")
+    for role in (Role.AUDITOR, Role.USER):
+        user = User.objects.create_user(
+            username=f"{slug}-{role.lower()}", email=f"{role.lower()}@{slug}.test", password=PASSWORD
+        )
+        Membership.objects.create(user=user, tenant=tenant, role=role)
+        tw.users[role] = user
+    for role, user in tw.users.items():
+        membership = Membership.objects.get(user=user, tenant=tenant)
+        tw.tokens[role] = tokens_issue(user=user, membership=membership)["access"]
+    for scope in Scope.values:
+        tw.keys[scope] = api_key_create(tenant=tenant, name=f"{scope} key", scopes=[scope])[1]
+    key, raw = api_key_create(tenant=tenant, name="revoked key", scopes=list(Scope.values))
+    api_key_revoke(key=key)
+    tw.keys["revoked"] = raw
+    return tw
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    with django_db_blocker.unblock():
+        _WORLD.append(World(acme=_build_tenant("acme"), globex=_build_tenant("globex"), staff=None, staff_token=""))
+        staff = User.objects.create_user(
+            username="platform-staff", email="staff@platform.test", password=PASSWORD, is_staff=True
+        )
+        _WORLD[0].staff = staff
+        _WORLD[0].staff_token = tokens_issue(user=staff, membership=None)["access"]
+        connection.set_schema_to_public()
+    yield
+
+
+_WORLD: list[World] = []
+
+
+@pytest.fixture
+def world(django_db_setup, db) -> World:
+    connection.set_schema_to_public()
+    return _WORLD[0]
+
+
+@pytest.fixture
+def api():
+    """api(credential) -> an APIClient sending it as a Bearer token (None: anonymous)."""
+
+    def make(credential: str | None = None, header: str = "Authorization") -> APIClient:
+        client = APIClient()
+        if credential and header == "Authorization":
+            client.credentials(HTTP_AUTHORIZATION=f"Bearer {credential}")
+        elif credential:
+            client.credentials(**{"HTTP_" + header.upper().replace("-", "_"): credential})
+        return client
+
+    return make
+
+
+def event_body(**overrides) -> dict:
+    body = {"actor": {"id": "alice"}, "action": "UPDATE", "resource": {"type": "order", "id": "o-1"}}
+    body.update(overrides)
+    return body
+
+
+@pytest.fixture
+def make_event():
+    return event_body

@@ -1,0 +1,174 @@
+"""Writes of events: validate, deduplicate by idempotency key, store (one transaction)."""
+
+from dataclasses import dataclass
+
+import orjson
+from django.db import connection, transaction
+from django.utils import timezone
+
+from auditlog.conf import auditlog_setting
+from auditlog.errors import FieldErrors, TenantMismatch
+
+from .models import Event
+from .uuid7 import uuid7
+from .validation import EventInvalid, validate_event
+
+COLUMNS = (
+    "id",
+    "occurred_at",
+    "received_at",
+    "actor_id",
+    "actor_type",
+    "actor_name",
+    "actor_email",
+    "session_id",
+    "action",
+    "resource_type",
+    "resource_id",
+    "resource_name",
+    "severity",
+    "message",
+    "ip",
+    "user_agent",
+    "request_id",
+    "correlation_id",
+    "changes",
+    "changed_fields",
+    "metadata",
+    "source",
+    "tags",
+)
+_JSON_COLUMNS = {"changes", "metadata"}
+_INSERT_SQL = "INSERT INTO ingest_event ({}) VALUES ({})".format(
+    ", ".join(COLUMNS), ", ".join("%s::jsonb" if c in _JSON_COLUMNS else "%s" for c in COLUMNS)
+)
+_COPY_SQL = "COPY ingest_event ({}) FROM STDIN".format(", ".join(COLUMNS))
+
+
+@dataclass
+class StoreResult:
+    ids: list  # one per input row, in input order (the original's id for a duplicate)
+    created: list[bool]
+
+
+def _db_value(row: dict, column: str):
+    value = row.get(column)
+    if column in _JSON_COLUMNS:
+        return None if value is None else orjson.dumps(value).decode()
+    return value
+
+
+def _idempotency_key(row: dict, header_key: str | None) -> str | None:
+    if row.get("client_event_id"):
+        return f"e:{row['id']}"
+    if header_key:
+        return f"h:{header_key}"
+    return None
+
+
+def _check_tenant(rows: list[dict], tenant_slug: str):
+    if any(r["tenant_id"] is not None and r["tenant_id"] != tenant_slug for r in rows):
+        raise TenantMismatch("tenant_id does not match the tenant of the credential.")
+
+
+def _claim_keys(keyed: dict[str, dict]) -> dict[str, object]:
+    """Insert idempotency keys; returns {key: original event id} for those that already existed."""
+    if not keyed:
+        return {}
+    keys = sorted(keyed)  # a stable order, so two overlapping batches cannot deadlock
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO ingest_idempotencykey (key, event_id, occurred_at, created_at) "
+            "SELECT * FROM unnest(%s::text[], %s::uuid[], %s::timestamptz[], %s::timestamptz[]) "
+            "ON CONFLICT (key) DO NOTHING RETURNING key",
+            [
+                keys,
+                [keyed[k]["id"] for k in keys],
+                [keyed[k]["occurred_at"] for k in keys],
+                [keyed[k]["received_at"] for k in keys],
+            ],
+        )
+        claimed = {row[0] for row in cursor.fetchall()}
+        taken = [k for k in keys if k not in claimed]
+        if not taken:
+            return {}
+        cursor.execute("SELECT key, event_id FROM ingest_idempotencykey WHERE key = ANY(%s)", [taken])
+        return dict(cursor.fetchall())
+
+
+def _write(rows: list[dict]):
+    with connection.cursor() as cursor:
+        if len(rows) == 1:
+            cursor.execute(_INSERT_SQL, [_db_value(rows[0], c) for c in COLUMNS])
+            return
+        with cursor.cursor.copy(_COPY_SQL) as copy:
+            for row in rows:
+                copy.write_row([_db_value(row, c) for c in COLUMNS])
+
+
+@transaction.atomic
+def _store(rows: list[dict], header_key: str | None = None) -> StoreResult:
+    keyed: dict[str, dict] = {}
+    row_keys = []
+    for row in rows:
+        row.setdefault("id", None)
+        if row["id"] is None:
+            row["id"] = uuid7()
+        key = _idempotency_key(row, header_key)
+        row_keys.append(key)
+        if key is not None and key not in keyed:
+            keyed[key] = row
+    existing = _claim_keys(keyed)
+
+    ids, created, fresh = [], [], []
+    for row, key in zip(rows, row_keys, strict=True):
+        if key is not None and (key in existing or keyed[key] is not row):
+            ids.append(existing.get(key) or keyed[key]["id"])
+            created.append(False)
+        else:
+            ids.append(row["id"])
+            created.append(True)
+            fresh.append(row)
+    if fresh:
+        _write(fresh)
+    return StoreResult(ids=ids, created=created)
+
+
+def event_create(*, tenant_slug: str, body, idempotency_key: str | None = None) -> tuple[Event, bool]:
+    """Store one event. Returns (event, created); a repeat returns the original with created=False."""
+    now = timezone.now()
+    try:
+        row = validate_event(body, tenant_slug=tenant_slug, now=now)
+    except EventInvalid as exc:
+        raise FieldErrors(exc.errors) from None
+    _check_tenant([row], tenant_slug)
+    result = _store([row], header_key=idempotency_key)
+    if result.created[0]:
+        return Event(**{c: row[c] for c in COLUMNS}), True
+    return Event.objects.get(id=result.ids[0]), False
+
+
+def events_bulk_create(*, tenant_slug: str, events) -> dict:
+    """Store up to BULK_MAX_EVENTS events, all or nothing."""
+    limit = auditlog_setting("BULK_MAX_EVENTS")
+    if not isinstance(events, list) or not events:
+        raise FieldErrors({"events": ["A non-empty list of events is required."]})
+    if len(events) > limit:
+        raise FieldErrors({"events": [f"At most {limit} events per request."]})
+    now = timezone.now()
+    rows, errors, bad = [], {}, []
+    for index, body in enumerate(events):
+        try:
+            rows.append(validate_event(body, tenant_slug=tenant_slug, now=now))
+        except EventInvalid as exc:
+            bad.append(index)
+            for path, messages in exc.errors.items():
+                errors[f"events.{index}.{path}"] = messages
+    if errors:
+        raise FieldErrors(
+            errors, message=f"{len(bad)} of {len(events)} events are invalid; nothing was stored.", invalid_indexes=bad
+        )
+    _check_tenant(rows, tenant_slug)
+    result = _store(rows)
+    created = sum(result.created)
+    return {"created": created, "duplicates": len(rows) - created, "ids": result.ids}

@@ -1,0 +1,299 @@
+"""Validate and normalise incoming events (SPEC "Event (v1)") into flat rows.
+
+Hand-written rather than DRF serializers: bulk requests validate up to 1,000
+events per call, and every error must name its field path.
+"""
+
+import ipaddress
+import re
+import uuid
+from datetime import datetime, timedelta
+
+import orjson
+
+from auditlog.conf import auditlog_setting
+
+from .models import ActorType, Severity
+
+ACTION_RE = re.compile(r"^[A-Z][A-Z0-9_.:-]{0,63}$")
+CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+TOP_FIELDS = {
+    "event_id",
+    "tenant_id",
+    "occurred_at",
+    "actor",
+    "action",
+    "resource",
+    "severity",
+    "message",
+    "context",
+    "changes",
+    "metadata",
+    "source",
+    "tags",
+}
+ACTOR_FIELDS = {"id", "type", "name", "email", "session_id"}
+RESOURCE_FIELDS = {"type", "id", "name"}
+CONTEXT_FIELDS = {"ip", "user_agent", "request_id", "correlation_id"}
+CHANGES_FIELDS = {"before", "after"}
+
+SHORT = 256  # ids, names, types
+UA_MAX = 1024
+TAG_MAX = 64
+EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,253}$")
+
+
+class EventInvalid(Exception):
+    def __init__(self, errors: dict[str, list[str]]):
+        super().__init__(errors)
+        self.errors = errors
+
+
+class _Collector:
+    def __init__(self):
+        self.errors: dict[str, list[str]] = {}
+
+    def add(self, path: str, message: str):
+        self.errors.setdefault(path, []).append(message)
+
+
+def _text(c: _Collector, obj: dict, key: str, path: str, *, max_len: int = SHORT, required=False, strip_control=True):
+    value = obj.get(key)
+    if value is None:
+        if required:
+            c.add(path, "This field is required.")
+        return None
+    if not isinstance(value, str):
+        c.add(path, "Must be a string.")
+        return None
+    if strip_control:
+        value = CONTROL_RE.sub("", value)
+    value = value.strip()
+    if required and not value:
+        c.add(path, "May not be blank.")
+        return None
+    if len(value.encode()) > max_len:
+        c.add(path, f"At most {max_len} bytes.")
+        return None
+    return value or None
+
+
+def _object(c: _Collector, body: dict, key: str, allowed: set[str], *, required=False) -> dict | None:
+    value = body.get(key)
+    if value is None:
+        if required:
+            c.add(key, "This field is required.")
+        return None
+    if not isinstance(value, dict):
+        c.add(key, "Must be an object.")
+        return None
+    for name in sorted(set(value) - allowed):
+        c.add(f"{key}.{name}", "Unknown field.")
+    return value
+
+
+def _depth(value, limit: int, level: int = 1) -> bool:
+    """True when value nests no deeper than limit (objects and arrays count as levels)."""
+    if isinstance(value, dict):
+        if level > limit:
+            return False
+        return all(_depth(v, limit, level + 1) for v in value.values())
+    if isinstance(value, list):
+        if level > limit:
+            return False
+        return all(_depth(v, limit, level + 1) for v in value)
+    return True
+
+
+def _clean_json(value):
+    """Strip control characters from every string (keys too) of a JSON value."""
+    if isinstance(value, str):
+        return CONTROL_RE.sub("", value)
+    if isinstance(value, dict):
+        return {CONTROL_RE.sub("", k): _clean_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_clean_json(v) for v in value]
+    return value
+
+
+def changed_fields_of(before, after, prefix: str = "") -> list[str]:
+    """Dotted paths whose values differ between before and after (nested objects are walked)."""
+    before = before if isinstance(before, dict) else {}
+    after = after if isinstance(after, dict) else {}
+    out = []
+    for key in sorted(set(before) | set(after)):
+        path = f"{prefix}{key}"
+        b, a = before.get(key, _MISSING), after.get(key, _MISSING)
+        if isinstance(b, dict) and isinstance(a, dict):
+            out.extend(changed_fields_of(b, a, path + "."))
+        elif b != a or type(b) is not type(a):
+            out.append(path)
+    return out
+
+
+_MISSING = object()
+
+
+def parse_time(value) -> datetime:
+    if not isinstance(value, str):
+        raise ValueError("Must be an ISO 8601 string with a UTC offset.")
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00") if value.endswith("Z") else value)
+    except ValueError:
+        raise ValueError("Not a valid ISO 8601 date-time.") from None
+    if parsed.tzinfo is None or parsed.utcoffset() is None:
+        raise ValueError("Naive time: give a UTC offset (e.g. 'Z' or '+02:00').")
+    return parsed
+
+
+def validate_event(body, *, tenant_slug: str, now: datetime) -> dict:
+    """One request event -> a normalised row dict, or EventInvalid with field-level errors."""
+    c = _Collector()
+    if not isinstance(body, dict):
+        raise EventInvalid({"non_field_errors": ["Expected a JSON object."]})
+    for name in sorted(set(body) - TOP_FIELDS):
+        c.add(name, "Unknown field.")
+
+    row: dict = {"received_at": now}
+
+    event_id = body.get("event_id")
+    if event_id is not None:
+        try:
+            if not isinstance(event_id, str):
+                raise ValueError
+            row["id"] = uuid.UUID(event_id)
+            row["client_event_id"] = True
+        except ValueError:
+            c.add("event_id", "Must be a UUID.")
+
+    tenant_id = body.get("tenant_id")
+    if tenant_id is not None and not isinstance(tenant_id, str):
+        c.add("tenant_id", "Must be a string.")
+        tenant_id = None
+    row["tenant_id"] = tenant_id
+
+    occurred_at = body.get("occurred_at")
+    if occurred_at is None:
+        row["occurred_at"] = now
+    else:
+        try:
+            parsed = parse_time(occurred_at)
+            if parsed > now + timedelta(seconds=auditlog_setting("FUTURE_SKEW_SECONDS")):
+                c.add("occurred_at", "More than 5 minutes in the future.")
+            elif parsed.year < 1970:
+                c.add("occurred_at", "Before 1970.")
+            row["occurred_at"] = parsed
+        except ValueError as exc:
+            c.add("occurred_at", str(exc))
+
+    actor = _object(c, body, "actor", ACTOR_FIELDS, required=True)
+    if actor is not None:
+        row["actor_id"] = _text(c, actor, "id", "actor.id", required=True)
+        actor_type = actor.get("type", ActorType.USER)
+        if actor_type not in ActorType.values:
+            c.add("actor.type", f"One of {', '.join(ActorType.values)}.")
+        row["actor_type"] = actor_type
+        row["actor_name"] = _text(c, actor, "name", "actor.name")
+        email = _text(c, actor, "email", "actor.email", max_len=254)
+        if email is not None and not EMAIL_RE.match(email):
+            c.add("actor.email", "Not a valid email address.")
+        row["actor_email"] = email
+        row["session_id"] = _text(c, actor, "session_id", "actor.session_id")
+
+    action = body.get("action")
+    if action is None:
+        c.add("action", "This field is required.")
+    elif not isinstance(action, str):
+        c.add("action", "Must be a string.")
+    else:
+        action = action.strip().upper()
+        if not ACTION_RE.match(action):
+            c.add("action", "Must match ^[A-Z][A-Z0-9_.:-]{0,63}$ (after upper-casing).")
+        row["action"] = action
+
+    resource = _object(c, body, "resource", RESOURCE_FIELDS, required=True)
+    if resource is not None:
+        row["resource_type"] = _text(c, resource, "type", "resource.type", required=True, max_len=64)
+        row["resource_id"] = _text(c, resource, "id", "resource.id")
+        row["resource_name"] = _text(c, resource, "name", "resource.name")
+
+    severity = body.get("severity", Severity.INFO)
+    if isinstance(severity, str):
+        severity = severity.strip().upper()
+    if severity not in Severity.values:
+        c.add("severity", f"One of {', '.join(Severity.values)}.")
+    row["severity"] = severity
+
+    row["message"] = _text(c, body, "message", "message", max_len=auditlog_setting("MESSAGE_MAX_BYTES"))
+
+    context = _object(c, body, "context", CONTEXT_FIELDS) or {}
+    ip = context.get("ip")
+    if ip is not None:
+        try:
+            if not isinstance(ip, str):
+                raise ValueError
+            ip = str(ipaddress.ip_address(ip.strip()))
+        except ValueError:
+            c.add("context.ip", "Not a valid IPv4 or IPv6 address.")
+            ip = None
+    row["ip"] = ip
+    row["user_agent"] = _text(c, context, "user_agent", "context.user_agent", max_len=UA_MAX)
+    row["request_id"] = _text(c, context, "request_id", "context.request_id")
+    row["correlation_id"] = _text(c, context, "correlation_id", "context.correlation_id")
+
+    changes = _object(c, body, "changes", CHANGES_FIELDS)
+    row["changes"] = None
+    row["changed_fields"] = []
+    if changes is not None:
+        for side in ("before", "after"):
+            value = changes.get(side)
+            if value is not None and not isinstance(value, dict):
+                c.add(f"changes.{side}", "Must be an object or null.")
+            elif value is not None and not _depth(value, auditlog_setting("METADATA_MAX_DEPTH")):
+                c.add(f"changes.{side}", f"Nested deeper than {auditlog_setting('METADATA_MAX_DEPTH')} levels.")
+        if not any(p.startswith("changes.") for p in c.errors):
+            before, after = _clean_json(changes.get("before")), _clean_json(changes.get("after"))
+            if len(orjson.dumps([before, after])) > auditlog_setting("METADATA_MAX_BYTES") * 2:
+                c.add("changes", f"At most {auditlog_setting('METADATA_MAX_BYTES') * 2} bytes as JSON.")
+            row["changes"] = {"before": before, "after": after}
+            row["changed_fields"] = changed_fields_of(before, after)
+
+    metadata = body.get("metadata")
+    row["metadata"] = {}
+    if metadata is not None:
+        if not isinstance(metadata, dict):
+            c.add("metadata", "Must be an object.")
+        elif not _depth(metadata, auditlog_setting("METADATA_MAX_DEPTH")):
+            c.add("metadata", f"Nested deeper than {auditlog_setting('METADATA_MAX_DEPTH')} levels.")
+        else:
+            metadata = _clean_json(metadata)
+            if len(orjson.dumps(metadata)) > auditlog_setting("METADATA_MAX_BYTES"):
+                c.add("metadata", f"At most {auditlog_setting('METADATA_MAX_BYTES')} bytes as JSON.")
+            row["metadata"] = metadata
+
+    row["source"] = _text(c, body, "source", "source", max_len=128)
+
+    tags = body.get("tags")
+    row["tags"] = []
+    if tags is not None:
+        if not isinstance(tags, list):
+            c.add("tags", "Must be a list of strings.")
+        elif len(tags) > auditlog_setting("TAGS_MAX"):
+            c.add("tags", f"At most {auditlog_setting('TAGS_MAX')} tags.")
+        else:
+            clean = []
+            for index, tag in enumerate(tags):
+                if not isinstance(tag, str) or not tag.strip():
+                    c.add(f"tags.{index}", "Must be a non-empty string.")
+                elif len(tag.encode()) > TAG_MAX:
+                    c.add(f"tags.{index}", f"At most {TAG_MAX} bytes.")
+                else:
+                    value = CONTROL_RE.sub("", tag).strip()
+                    if value not in clean:
+                        clean.append(value)
+            row["tags"] = clean
+
+    if c.errors:
+        raise EventInvalid(c.errors)
+    return row

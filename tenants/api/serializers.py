@@ -1,0 +1,85 @@
+"""Input and output shapes of the tenant, member, key and token endpoints."""
+
+from rest_framework import serializers
+
+from auditlog.serializers import StrictSerializer
+
+from ..models import ApiKey, Membership, Role, Scope, Tenant
+
+
+class TokenObtainIn(StrictSerializer):
+    username = serializers.CharField(max_length=150)
+    password = serializers.CharField(max_length=256, trim_whitespace=False)
+    tenant = serializers.SlugField(max_length=48, required=False)
+
+
+class TokenPairOut(serializers.Serializer):
+    access = serializers.CharField()
+    refresh = serializers.CharField()
+
+
+class TokenRefreshIn(StrictSerializer):
+    refresh = serializers.CharField(max_length=4096)
+
+
+class TokenAccessOut(serializers.Serializer):
+    access = serializers.CharField()
+
+
+class AdminIn(StrictSerializer):
+    username = serializers.RegexField(r"^[\w.@+-]+$", max_length=150)
+    email = serializers.EmailField(max_length=254)
+    password = serializers.CharField(max_length=256, trim_whitespace=False)
+
+
+class TenantIn(StrictSerializer):
+    slug = serializers.CharField(max_length=48)
+    name = serializers.CharField(max_length=200)
+    admin = AdminIn()
+
+
+class TenantOut(serializers.ModelSerializer):
+    class Meta:
+        model = Tenant
+        fields = ["id", "slug", "name", "created_at"]
+
+
+class ApiKeyIn(StrictSerializer):
+    name = serializers.CharField(max_length=100)
+    scopes = serializers.ListField(child=serializers.ChoiceField(choices=Scope.choices), min_length=1, max_length=3)
+    expires_at = serializers.DateTimeField(required=False, allow_null=True)
+
+
+class ApiKeyOut(serializers.ModelSerializer):
+    class Meta:
+        model = ApiKey
+        fields = ["id", "name", "scopes", "prefix", "created_at", "expires_at", "revoked_at", "last_used_at"]
+
+
+class ApiKeyCreatedOut(serializers.ModelSerializer):
+    key = serializers.CharField(help_text="The secret. Shown only in this response.")
+
+    class Meta:
+        model = ApiKey
+        fields = ["id", "name", "scopes", "prefix", "key", "created_at", "expires_at"]
+
+
+class MemberIn(StrictSerializer):
+    username = serializers.RegexField(r"^[\w.@+-]+$", max_length=150)
+    email = serializers.EmailField(max_length=254)
+    password = serializers.CharField(max_length=256, trim_whitespace=False)
+    role = serializers.ChoiceField(choices=Role.choices)
+
+
+class MemberPatchIn(StrictSerializer):
+    role = serializers.ChoiceField(choices=Role.choices, required=False)
+    email = serializers.EmailField(max_length=254, required=False)
+
+
+class MemberOut(serializers.ModelSerializer):
+    username = serializers.CharField(source="user.username")
+    email = serializers.EmailField(source="user.email")
+
+    class Meta:
+        model = Membership
+        fields = ["id", "username", "email", "role", "created_at"]

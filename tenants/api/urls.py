@@ -1,0 +1,13 @@
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("auth/token", views.TokenObtainView.as_view(), name="auth-token"),
+    path("auth/token/refresh", views.TokenRefreshView.as_view(), name="auth-token-refresh"),
+    path("tenants", views.TenantListView.as_view(), name="tenant-list"),
+    path("api-keys", views.ApiKeyListView.as_view(), name="apikey-list"),
+    path("api-keys/<int:pk>", views.ApiKeyDetailView.as_view(), name="apikey-detail"),
+    path("members", views.MemberListView.as_view(), name="member-list"),
+    path("members/<int:pk>", views.MemberDetailView.as_view(), name="member-detail"),
+]

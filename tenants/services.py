@@ -1,0 +1,174 @@
+"""Writes of the public schema: tenants, members, API keys, tokens."""
+
+import re
+import secrets
+
+from django.conf import settings
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import connection, transaction
+from django.utils import timezone
+from rest_framework_simplejwt.tokens import RefreshToken
+
+from auditlog.errors import CONFLICT, ApiError, FieldErrors
+
+from .models import ApiKey, Domain, Membership, Role, Scope, Tenant, User
+from .selectors import API_KEY_PREFIX, host_cache_clear, secret_digest
+
+SLUG_RE = re.compile(r"^[a-z][a-z0-9-]{1,46}[a-z0-9]$")
+RESERVED_SLUGS = {"public", "www", "api", "admin", "static", "app", "auth", "docs"}
+
+
+def schema_name_for(slug: str) -> str:
+    return "t_" + slug.replace("-", "_")
+
+
+def _password_errors(password: str, user: User | None = None) -> list[str]:
+    try:
+        validate_password(password, user)
+    except DjangoValidationError as exc:
+        return list(exc.messages)
+    return []
+
+
+def _check_new_user(*, username: str, email: str, password: str, prefix: str = "") -> dict:
+    errors: dict[str, list[str]] = {}
+    if User.objects.filter(username__iexact=username).exists():
+        raise ApiError(code=CONFLICT, status_code=409, message=f"The username '{username}' is taken.")
+    password_errors = _password_errors(password, User(username=username, email=email))
+    if password_errors:
+        errors[f"{prefix}password"] = password_errors
+    return errors
+
+
+def tenant_create(*, slug: str, name: str, admin: dict) -> Tenant:
+    """Create a tenant's schema (migrated), its subdomain, and its first Admin."""
+    errors: dict[str, list[str]] = {}
+    if not SLUG_RE.match(slug) or slug in RESERVED_SLUGS:
+        errors["slug"] = [
+            "Use 3-48 lower-case letters, digits and dashes, starting with a letter; not a reserved word."
+        ]
+    elif Tenant.objects.filter(slug=slug).exists():
+        raise ApiError(code=CONFLICT, status_code=409, message=f"A tenant with slug '{slug}' exists.")
+    errors.update(
+        _check_new_user(username=admin["username"], email=admin["email"], password=admin["password"], prefix="admin.")
+    )
+    if errors:
+        raise FieldErrors(errors)
+
+    tenant = Tenant(schema_name=schema_name_for(slug), slug=slug, name=name)
+    tenant.save()  # creates and migrates the schema (outside any transaction: DDL of many migrations)
+    connection.set_schema_to_public()
+    try:
+        with transaction.atomic():
+            Domain.objects.create(domain=f"{slug}.{settings.TENANT_BASE_DOMAIN}", tenant=tenant, is_primary=True)
+            user = User.objects.create_user(
+                username=admin["username"], email=admin["email"], password=admin["password"]
+            )
+            Membership.objects.create(user=user, tenant=tenant, role=Role.ADMIN)
+    except Exception:
+        tenant.delete(force_drop=True)
+        raise
+    host_cache_clear()
+    return tenant
+
+
+@transaction.atomic
+def member_create(*, tenant: Tenant, username: str, email: str, password: str, role: str) -> Membership:
+    errors = _check_new_user(username=username, email=email, password=password)
+    if errors:
+        raise FieldErrors(errors)
+    user = User.objects.create_user(username=username, email=email, password=password)
+    return Membership.objects.create(user=user, tenant=tenant, role=role)
+
+
+def _other_admins(membership: Membership) -> bool:
+    return (
+        Membership.objects.filter(tenant=membership.tenant, role=Role.ADMIN, user__is_active=True)
+        .exclude(pk=membership.pk)
+        .exists()
+    )
+
+
+@transaction.atomic
+def member_update(*, membership: Membership, role: str | None = None, email: str | None = None) -> Membership:
+    if role is not None and role != membership.role:
+        if membership.role == Role.ADMIN and not _other_admins(membership):
+            raise FieldErrors({"role": ["The tenant's last Admin cannot be demoted."]})
+        membership.role = role
+        membership.save(update_fields=["role"])
+    if email is not None and email != membership.user.email:
+        membership.user.email = email
+        membership.user.save(update_fields=["email"])
+    return membership
+
+
+@transaction.atomic
+def member_delete(*, membership: Membership) -> None:
+    if membership.role == Role.ADMIN and not _other_admins(membership):
+        raise FieldErrors({"id": ["The tenant's last Admin cannot be removed."]})
+    user = membership.user
+    membership.delete()
+    if not user.memberships.exists() and not user.is_staff:
+        user.is_active = False
+        user.save(update_fields=["is_active"])
+
+
+def api_key_create(
+    *, tenant: Tenant, name: str, scopes: list[str], created_by: User | None = None, expires_at=None
+) -> tuple[ApiKey, str]:
+    """Create a key; returns it with its secret, which is never stored or shown again."""
+    invalid = [s for s in scopes if s not in Scope.values]
+    if not scopes or invalid:
+        raise FieldErrors({"scopes": [f"Choose one or more of {', '.join(Scope.values)}."]})
+    if expires_at is not None and expires_at <= timezone.now():
+        raise FieldErrors({"expires_at": ["Must be in the future."]})
+    prefix = secrets.token_hex(6)
+    raw = f"{API_KEY_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
+    key = ApiKey.objects.create(
+        tenant=tenant,
+        name=name,
+        prefix=prefix,
+        secret_hash=secret_digest(raw),
+        scopes=sorted(set(scopes)),
+        created_by=created_by,
+        expires_at=expires_at,
+    )
+    return key, raw
+
+
+def api_key_revoke(*, key: ApiKey) -> ApiKey:
+    if key.revoked_at is None:
+        key.revoked_at = timezone.now()
+        key.save(update_fields=["revoked_at"])
+    return key
+
+
+def tokens_issue(*, user: User, membership: Membership | None) -> dict:
+    """A refresh/access pair bound to one tenant (or to none, for platform staff)."""
+    refresh = RefreshToken.for_user(user)
+    if membership is not None:
+        refresh["tenant"] = membership.tenant.slug
+        refresh["role"] = membership.role
+    return {"access": str(refresh.access_token), "refresh": str(refresh)}
+
+
+def token_refresh(*, raw_refresh: str) -> dict:
+    """A new access token, re-checking that the user and membership still hold (the role may have changed)."""
+    from rest_framework_simplejwt.exceptions import TokenError
+
+    from .selectors import membership_get
+
+    try:
+        refresh = RefreshToken(raw_refresh)
+    except TokenError:
+        return {}
+    tenant_slug = refresh.get("tenant")
+    if tenant_slug:
+        membership = membership_get(user_id=refresh.get("user_id"), tenant_slug=tenant_slug)
+        if membership is None:
+            return {}
+        refresh["role"] = membership.role
+    elif not User.objects.filter(pk=refresh.get("user_id"), is_active=True, is_staff=True).exists():
+        return {}
+    return {"access": str(refresh.access_token)}
