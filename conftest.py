@@ -102,3 +102,21 @@ def event_body(**overrides) -> dict:
 @pytest.fixture
 def make_event():
     return event_body
+
+
+@pytest.fixture
+def marker() -> str:
+    """A unique `source` value, so a test can find exactly the events it wrote."""
+    import uuid
+
+    return f"test-{uuid.uuid4().hex[:12]}"
+
+
+def count_events(tenant: Tenant, **filters) -> int:
+    from ingest.models import Event
+
+    connection.set_tenant(tenant)
+    try:
+        return Event.objects.filter(**filters).count()
+    finally:
+        connection.set_schema_to_public()

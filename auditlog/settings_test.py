@@ -2,7 +2,7 @@
 
 import os
 
-os.environ.setdefault("SECRET_KEY", "test-only-secret-key")
+os.environ.setdefault("SECRET_KEY", "test-only-secret-key-that-is-long-enough-for-hs256")
 
 from .settings import *  # noqa: E402,F403
 

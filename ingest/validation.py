@@ -7,7 +7,7 @@ events per call, and every error must name its field path.
 import ipaddress
 import re
 import uuid
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import orjson
 
@@ -144,7 +144,7 @@ def parse_time(value) -> datetime:
         raise ValueError("Not a valid ISO 8601 date-time.") from None
     if parsed.tzinfo is None or parsed.utcoffset() is None:
         raise ValueError("Naive time: give a UTC offset (e.g. 'Z' or '+02:00').")
-    return parsed
+    return parsed.astimezone(UTC)
 
 
 def validate_event(body, *, tenant_slug: str, now: datetime) -> dict:

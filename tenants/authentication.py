@@ -29,7 +29,7 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         raw = request.META.get("HTTP_X_API_KEY")
         if raw is None:
             header = request.META.get("HTTP_AUTHORIZATION", "")
-            scheme, _, value = header.partition(" ")
+            scheme, _sep, value = header.partition(" ")
             if scheme.lower() != "bearer" or api_key_split(value.strip()) is None:
                 return None
             raw = value.strip()

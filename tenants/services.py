@@ -31,14 +31,15 @@ def _password_errors(password: str, user: User | None = None) -> list[str]:
     return []
 
 
-def _check_new_user(*, username: str, email: str, password: str, prefix: str = "") -> dict:
-    errors: dict[str, list[str]] = {}
+def _new_user_errors(*, username: str, email: str, password: str, prefix: str = "") -> dict:
+    """Field errors of a new user's details (checked before any conflict, so a bad request is always a 400)."""
+    password_errors = _password_errors(password, User(username=username, email=email))
+    return {f"{prefix}password": password_errors} if password_errors else {}
+
+
+def _check_username_free(username: str) -> None:
     if User.objects.filter(username__iexact=username).exists():
         raise ApiError(code=CONFLICT, status_code=409, message=f"The username '{username}' is taken.")
-    password_errors = _password_errors(password, User(username=username, email=email))
-    if password_errors:
-        errors[f"{prefix}password"] = password_errors
-    return errors
 
 
 def tenant_create(*, slug: str, name: str, admin: dict) -> Tenant:
@@ -48,13 +49,14 @@ def tenant_create(*, slug: str, name: str, admin: dict) -> Tenant:
         errors["slug"] = [
             "Use 3-48 lower-case letters, digits and dashes, starting with a letter; not a reserved word."
         ]
-    elif Tenant.objects.filter(slug=slug).exists():
-        raise ApiError(code=CONFLICT, status_code=409, message=f"A tenant with slug '{slug}' exists.")
     errors.update(
-        _check_new_user(username=admin["username"], email=admin["email"], password=admin["password"], prefix="admin.")
+        _new_user_errors(username=admin["username"], email=admin["email"], password=admin["password"], prefix="admin.")
     )
     if errors:
         raise FieldErrors(errors)
+    if Tenant.objects.filter(slug=slug).exists():
+        raise ApiError(code=CONFLICT, status_code=409, message=f"A tenant with slug '{slug}' exists.")
+    _check_username_free(admin["username"])
 
     tenant = Tenant(schema_name=schema_name_for(slug), slug=slug, name=name)
     tenant.save()  # creates and migrates the schema (outside any transaction: DDL of many migrations)
@@ -75,14 +77,18 @@ def tenant_create(*, slug: str, name: str, admin: dict) -> Tenant:
 
 @transaction.atomic
 def member_create(*, tenant: Tenant, username: str, email: str, password: str, role: str) -> Membership:
-    errors = _check_new_user(username=username, email=email, password=password)
+    errors = _new_user_errors(username=username, email=email, password=password)
     if errors:
         raise FieldErrors(errors)
+    _check_username_free(username)
     user = User.objects.create_user(username=username, email=email, password=password)
     return Membership.objects.create(user=user, tenant=tenant, role=role)
 
 
 def _other_admins(membership: Membership) -> bool:
+    """Whether the tenant keeps another active Admin. Call inside a transaction: the tenant row is locked,
+    so two concurrent demotions or removals of its last two Admins cannot both pass this check."""
+    Tenant.objects.select_for_update().filter(pk=membership.tenant_id).first()
     return (
         Membership.objects.filter(tenant=membership.tenant, role=Role.ADMIN, user__is_active=True)
         .exclude(pk=membership.pk)

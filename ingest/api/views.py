@@ -7,17 +7,13 @@ from rest_framework.views import APIView
 
 from auditlog.conf import auditlog_setting
 from auditlog.errors import PAYLOAD_TOO_LARGE, ApiError, FieldErrors
+from auditlog.openapi import error_responses
 
 from .. import services
 from ..representation import event_json
 from .schemas import BulkInSchema, BulkOutSchema, EventInSchema, EventSchema
 
-ERRORS = {
-    400: OpenApiResponse(description="Validation error (field-level details)"),
-    401: OpenApiResponse(description="Missing or invalid credential"),
-    403: OpenApiResponse(description="Not allowed, or tenant_id of another tenant"),
-    413: OpenApiResponse(description="Body too large"),
-}
+ERRORS = error_responses(400, 401, 403, 413, 415)
 
 
 def _body_cap(request, limit: int):

@@ -2,11 +2,12 @@
 
 from urllib.parse import urlencode
 
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from auditlog.openapi import error_responses
 from ingest.api.schemas import EventPageSchema, EventSchema
 from ingest.api.views import EventCreateMixin
 from ingest.representation import event_json
@@ -36,7 +37,7 @@ class LogListView(EventCreateMixin, APIView):
             OpenApiParameter("limit", int, description="Page size, 1 to 1000 (default 50)"),
             OpenApiParameter("cursor", str, description="Opaque position from a previous page's `next`"),
         ],
-        responses={200: EventPageSchema, 400: OpenApiResponse(description="Bad filter, limit or cursor")},
+        responses={200: EventPageSchema, **error_responses(400, 401, 403)},
         tags=["logs"],
     )
     def get(self, request):
@@ -52,7 +53,9 @@ class LogListView(EventCreateMixin, APIView):
 
 
 class LogDetailView(APIView):
-    @extend_schema(operation_id="logs_retrieve", responses={200: EventSchema, 404: OpenApiResponse()}, tags=["logs"])
+    @extend_schema(
+        operation_id="logs_retrieve", responses={200: EventSchema, **error_responses(401, 403, 404)}, tags=["logs"]
+    )
     def get(self, request, event_id):
         event = event_get(event_id)
         if event is None:

@@ -38,7 +38,8 @@ def filtered(f: EventFilter) -> QuerySet:
     for column, values in f.columns.items():
         qs = qs.filter(**({column: values[0]} if len(values) == 1 else {f"{column}__in": values}))
     if f.ips:
-        clause = " OR ".join(["ip <<= %s::inet"] * len(f.ips))
+        # An address is an equality (ordered index range); a network a containment test.
+        clause = " OR ".join("ip <<= %s::inet" if "/" in ip else "ip = %s::inet" for ip in f.ips)
         qs = qs.filter(RawSQL(f"({clause})", f.ips, output_field=BooleanField()))
     if f.tags:
         qs = qs.filter(tags__overlap=f.tags)

@@ -83,3 +83,15 @@ class MemberOut(serializers.ModelSerializer):
     class Meta:
         model = Membership
         fields = ["id", "username", "email", "role", "created_at"]
+
+
+class TenantPageOut(serializers.Serializer):
+    results = TenantOut(many=True)
+
+
+class ApiKeyPageOut(serializers.Serializer):
+    results = ApiKeyOut(many=True)
+
+
+class MemberPageOut(serializers.Serializer):
+    results = MemberOut(many=True)

@@ -1,27 +1,36 @@
 """Thin views for tokens, tenants, API keys and members."""
 
 from django.contrib.auth import authenticate
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from auditlog.errors import FieldErrors
+from auditlog.openapi import error_responses
 
 from .. import selectors, services
 from ..models import ApiKey, Membership
 from . import serializers as s
 
-ERRORS = {
-    400: OpenApiResponse(description="Validation error"),
-    401: OpenApiResponse(description="Missing or invalid credential"),
-    403: OpenApiResponse(description="Not allowed"),
-}
+ERRORS = error_responses(400, 401, 403)
+READ_ERRORS = error_responses(401, 403)
+DETAIL_ERRORS = error_responses(401, 403, 404)
 
 
-class TokenObtainView(APIView):
+class _AnonymousAuthView(APIView):
+    """An endpoint anyone may call. Its failed logins are 401 with a challenge, as everywhere else.
+
+    Without authenticators DRF would have no `WWW-Authenticate` value and turn AuthenticationFailed into 403.
+    """
+
     authentication_classes: list = []
 
+    def get_authenticate_header(self, request):
+        return "Bearer"
+
+
+class TokenObtainView(_AnonymousAuthView):
     @extend_schema(request=s.TokenObtainIn, responses={200: s.TokenPairOut, **ERRORS}, tags=["auth"], auth=[])
     def post(self, request):
         data = _valid(s.TokenObtainIn, request.data)
@@ -51,9 +60,7 @@ class TokenObtainView(APIView):
         return Response(services.tokens_issue(user=user, membership=membership))
 
 
-class TokenRefreshView(APIView):
-    authentication_classes: list = []
-
+class TokenRefreshView(_AnonymousAuthView):
     @extend_schema(request=s.TokenRefreshIn, responses={200: s.TokenAccessOut, **ERRORS}, tags=["auth"], auth=[])
     def post(self, request):
         data = _valid(s.TokenRefreshIn, request.data)
@@ -64,11 +71,11 @@ class TokenRefreshView(APIView):
 
 
 class TenantListView(APIView):
-    @extend_schema(responses={200: s.TenantOut(many=True)}, tags=["tenants"])
+    @extend_schema(operation_id="tenants_list", responses={200: s.TenantPageOut, **READ_ERRORS}, tags=["tenants"])
     def get(self, request):
         return Response({"results": s.TenantOut(selectors.tenant_list(), many=True).data})
 
-    @extend_schema(request=s.TenantIn, responses={201: s.TenantOut, **ERRORS}, tags=["tenants"])
+    @extend_schema(request=s.TenantIn, responses={201: s.TenantOut, **ERRORS, **error_responses(409)}, tags=["tenants"])
     def post(self, request):
         data = _valid(s.TenantIn, request.data)
         tenant = services.tenant_create(slug=data["slug"], name=data["name"], admin=data["admin"])
@@ -76,7 +83,7 @@ class TenantListView(APIView):
 
 
 class ApiKeyListView(APIView):
-    @extend_schema(responses={200: s.ApiKeyOut(many=True)}, tags=["api-keys"])
+    @extend_schema(operation_id="api_keys_list", responses={200: s.ApiKeyPageOut, **READ_ERRORS}, tags=["api-keys"])
     def get(self, request):
         keys = ApiKey.objects.filter(tenant=request.auth.tenant)
         return Response({"results": s.ApiKeyOut(keys, many=True).data})
@@ -102,23 +109,27 @@ class ApiKeyDetailView(APIView):
             raise exceptions.NotFound("Not found.")
         return key
 
-    @extend_schema(responses={200: s.ApiKeyOut}, tags=["api-keys"])
+    @extend_schema(responses={200: s.ApiKeyOut, **DETAIL_ERRORS}, tags=["api-keys"])
     def get(self, request, pk):
         return Response(s.ApiKeyOut(self._get(request, pk)).data)
 
-    @extend_schema(responses={204: None}, tags=["api-keys"], description="Revoke the key (it stops working at once).")
+    @extend_schema(
+        responses={204: None, **DETAIL_ERRORS},
+        tags=["api-keys"],
+        description="Revoke the key (it stops working at once).",
+    )
     def delete(self, request, pk):
         services.api_key_revoke(key=self._get(request, pk))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class MemberListView(APIView):
-    @extend_schema(responses={200: s.MemberOut(many=True)}, tags=["members"])
+    @extend_schema(operation_id="members_list", responses={200: s.MemberPageOut, **READ_ERRORS}, tags=["members"])
     def get(self, request):
         members = Membership.objects.filter(tenant=request.auth.tenant).select_related("user").order_by("id")
         return Response({"results": s.MemberOut(members, many=True).data})
 
-    @extend_schema(request=s.MemberIn, responses={201: s.MemberOut, **ERRORS}, tags=["members"])
+    @extend_schema(request=s.MemberIn, responses={201: s.MemberOut, **ERRORS, **error_responses(409)}, tags=["members"])
     def post(self, request):
         data = _valid(s.MemberIn, request.data)
         membership = services.member_create(tenant=request.auth.tenant, **data)
@@ -132,17 +143,19 @@ class MemberDetailView(APIView):
             raise exceptions.NotFound("Not found.")
         return membership
 
-    @extend_schema(responses={200: s.MemberOut}, tags=["members"])
+    @extend_schema(responses={200: s.MemberOut, **DETAIL_ERRORS}, tags=["members"])
     def get(self, request, pk):
         return Response(s.MemberOut(self._get(request, pk)).data)
 
-    @extend_schema(request=s.MemberPatchIn, responses={200: s.MemberOut, **ERRORS}, tags=["members"])
+    @extend_schema(
+        request=s.MemberPatchIn, responses={200: s.MemberOut, **ERRORS, **error_responses(404)}, tags=["members"]
+    )
     def patch(self, request, pk):
         data = _valid(s.MemberPatchIn, request.data)
         membership = services.member_update(membership=self._get(request, pk), **data)
         return Response(s.MemberOut(membership).data)
 
-    @extend_schema(responses={204: None}, tags=["members"])
+    @extend_schema(responses={204: None, **DETAIL_ERRORS}, tags=["members"])
     def delete(self, request, pk):
         services.member_delete(membership=self._get(request, pk))
         return Response(status=status.HTTP_204_NO_CONTENT)
