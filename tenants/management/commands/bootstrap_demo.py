@@ -19,8 +19,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--port", default=os.environ.get("PORT", "8000"))
+        parser.add_argument("--credentials-file", type=Path, default=CREDENTIALS_FILE)
 
-    def handle(self, *args, port, **options):
+    def handle(self, *args, port, credentials_file, **options):
         if not Tenant.objects.exclude(schema_name="public").exists():
             password = secrets.token_urlsafe(12)
             tenant = tenant_create(
@@ -30,7 +31,7 @@ class Command(BaseCommand):
             )
             _, ingest_key = api_key_create(tenant=tenant, name="demo ingest", scopes=[Scope.INGEST])
             _, read_key = api_key_create(tenant=tenant, name="demo read", scopes=[Scope.READ])
-            CREDENTIALS_FILE.write_text(
+            credentials_file.write_text(
                 json.dumps(
                     {
                         "tenant": "demo",
@@ -41,12 +42,12 @@ class Command(BaseCommand):
                     }
                 )
             )
-            CREDENTIALS_FILE.chmod(0o600)
+            credentials_file.chmod(0o600)
             self.stdout.write(self.style.SUCCESS("Created the demo tenant 'demo'."))
-        if not CREDENTIALS_FILE.exists():
+        if not credentials_file.exists():
             self.stdout.write("Tenants exist; no demo credentials on file (.demo.json).")
             return
-        creds = json.loads(CREDENTIALS_FILE.read_text())
+        creds = json.loads(credentials_file.read_text())
         base = f"http://localhost:{port}"
         event = json.dumps(
             {"actor": {"id": "alice"}, "action": "LOGIN", "resource": {"type": "session"}, "message": "Alice signed in"}
