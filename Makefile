@@ -22,6 +22,7 @@ install: $(VENV)/.installed
 migrate: install .env
 	$(PY) scripts/ensure_database.py
 	$(PY) manage.py migrate_schemas --executor=standard -v 0
+	$(PY) manage.py collectstatic --noinput -v 0
 
 run: migrate
 	$(PY) manage.py bootstrap_demo --port $(PORT)

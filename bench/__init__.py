@@ -1,0 +1,1 @@
+"""The project's benchmark harness (run it with `make bench`; see bench/run.py)."""
