@@ -59,7 +59,7 @@ def tenant_create(*, slug: str, name: str, admin: dict) -> Tenant:
     _check_username_free(admin["username"])
 
     tenant = Tenant(schema_name=schema_name_for(slug), slug=slug, name=name)
-    tenant.save()  # creates and migrates the schema (outside any transaction: DDL of many migrations)
+    tenant.save(verbosity=0)  # creates and migrates the schema (outside any transaction: DDL of many migrations)
     connection.set_schema_to_public()
     try:
         with transaction.atomic():

@@ -86,3 +86,16 @@ async def test_asgi_application_serves_http():
     body = await comm.receive_output(5)
     assert start["status"] == 200
     assert b'"ok"' in body["body"]
+
+
+def test_each_request_starts_in_the_public_schema(world, api):
+    """Connections persist between requests: a tenant's search_path must not leak into the next request."""
+    from django.db import connection
+
+    assert api(world.acme.keys["read"]).get("/api/v1/logs").status_code == 200
+    assert connection.schema_name == world.acme.tenant.schema_name
+    assert api(None).get("/api/v1/logs").status_code == 401
+    assert connection.schema_name == "public"
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW search_path")
+        assert world.acme.tenant.schema_name not in cursor.fetchone()[0]

@@ -6,7 +6,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from auditlog.conf import auditlog_setting
-from auditlog.errors import PAYLOAD_TOO_LARGE, ApiError, FieldErrors
+from auditlog.errors import FieldErrors
 from auditlog.openapi import error_responses
 
 from .. import services
@@ -16,14 +16,10 @@ from .schemas import BulkInSchema, BulkOutSchema, EventInSchema, EventSchema
 ERRORS = error_responses(400, 401, 403, 413, 415)
 
 
-def _body_cap(request, limit: int):
-    length = request.META.get("CONTENT_LENGTH")
-    if (length and length.isdigit() and int(length) > limit) or len(request._request.body) > limit:
-        raise ApiError(code=PAYLOAD_TOO_LARGE, status_code=413, message=f"The body exceeds {limit} bytes.")
-
-
 class EventCreateMixin:
     """The POST half of /api/v1/logs (the GET half is the search list)."""
+
+    max_body_bytes = auditlog_setting("MAX_EVENT_BYTES")
 
     @extend_schema(
         operation_id="logs_create",
@@ -33,7 +29,6 @@ class EventCreateMixin:
         tags=["logs"],
     )
     def post(self, request):
-        _body_cap(request, auditlog_setting("MAX_EVENT_BYTES"))
         key = request.headers.get("Idempotency-Key")
         if key is not None and not (0 < len(key) <= 255 and key.isprintable()):
             raise FieldErrors({"Idempotency-Key": ["1 to 255 printable characters."]})

@@ -92,3 +92,12 @@ def test_bulk_needs_the_ingest_scope(world, api):
     assert api(world.acme.tokens["USER"]).post(URL, payload, format="json").status_code == 403
     assert api(None).post(URL, payload, format="json").status_code == 401
     assert api(world.acme.tokens["ADMIN"]).post(URL, payload, format="json").status_code == 201
+
+
+def test_body_over_the_cap_is_413_json(world, api, marker, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 50_000
+    events = [event_body(source=marker, message="x" * 1000) for _ in range(100)]
+    response = api(world.acme.keys["ingest"]).post(URL, {"events": events}, format="json")
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "payload_too_large"
+    assert count_events(world.acme.tenant, source=marker) == 0
