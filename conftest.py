@@ -32,6 +32,9 @@ class World:
 
 
 def _build_tenant(slug: str) -> TenantWorld:
+    # Left over by --reuse-db: start again (the schema itself is kept and re-migrated).
+    Tenant.objects.filter(slug=slug).delete()
+    User.objects.filter(username__startswith=f"{slug}-").delete()
     tenant = tenant_create(
         slug=slug,
         name=slug.title(),
@@ -60,6 +63,7 @@ def _build_tenant(slug: str) -> TenantWorld:
 def django_db_setup(django_db_setup, django_db_blocker):
     with django_db_blocker.unblock():
         _WORLD.append(World(acme=_build_tenant("acme"), globex=_build_tenant("globex"), staff=None, staff_token=""))
+        User.objects.filter(username="platform-staff").delete()
         staff = User.objects.create_user(
             username="platform-staff", email="staff@platform.test", password=PASSWORD, is_staff=True
         )

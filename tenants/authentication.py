@@ -11,6 +11,7 @@ from auditlog.errors import TenantMismatch
 
 from .principal import Principal
 from .selectors import api_key_authenticate, api_key_split, membership_get
+from .services import api_key_touch
 
 
 def _activate(request, principal: Principal) -> Principal:
@@ -36,6 +37,7 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         key = api_key_authenticate(raw.strip())
         if key is None:
             raise exceptions.AuthenticationFailed(_("Invalid, expired or revoked API key."))
+        api_key_touch(key=key)
         principal = Principal(kind="key", tenant=key.tenant, api_key=key, scopes=frozenset(key.scopes))
         return AnonymousUser(), _activate(request, principal)
 

@@ -104,6 +104,9 @@ def member_update(*, membership: Membership, role: str | None = None, email: str
         membership.role = role
         membership.save(update_fields=["role"])
     if email is not None and email != membership.user.email:
+        # The person is global: one tenant's Admin must not edit someone who also belongs elsewhere.
+        if membership.user.memberships.exclude(pk=membership.pk).exists():
+            raise FieldErrors({"email": ["This person also belongs to other tenants; only they can change it."]})
         membership.user.email = email
         membership.user.save(update_fields=["email"])
     return membership
@@ -141,6 +144,17 @@ def api_key_create(
         expires_at=expires_at,
     )
     return key, raw
+
+
+LAST_USED_RESOLUTION_SECONDS = 60
+
+
+def api_key_touch(*, key: ApiKey) -> None:
+    """Record use of a key, at most once a minute (not a write per request)."""
+    now = timezone.now()
+    if key.last_used_at is None or (now - key.last_used_at).total_seconds() >= LAST_USED_RESOLUTION_SECONDS:
+        ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
+        key.last_used_at = now
 
 
 def api_key_revoke(*, key: ApiKey) -> ApiKey:

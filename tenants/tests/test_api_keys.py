@@ -195,3 +195,22 @@ def test_anonymous_is_401_and_platform_staff_403(world, api):
     assert_error(create(api()), 401, "not_authenticated")
     assert_error(api(world.staff_token).get(URL), 403, "permission_denied")
     assert_error(create(api(world.staff_token)), 403, "permission_denied")
+
+
+def test_last_used_at_is_recorded_at_most_once_a_minute(world, api):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from tenants.models import ApiKey
+
+    key = ApiKey.objects.get(prefix=world.acme.keys["read"].split("_")[1])
+    ApiKey.objects.filter(pk=key.pk).update(last_used_at=None)
+    assert api(world.acme.keys["read"]).get("/api/v1/logs").status_code == 200
+    first = ApiKey.objects.get(pk=key.pk).last_used_at
+    assert first is not None and timezone.now() - first < timedelta(seconds=5)
+    api(world.acme.keys["read"]).get("/api/v1/logs")
+    assert ApiKey.objects.get(pk=key.pk).last_used_at == first
+    ApiKey.objects.filter(pk=key.pk).update(last_used_at=first - timedelta(minutes=2))
+    api(world.acme.keys["read"]).get("/api/v1/logs")
+    assert ApiKey.objects.get(pk=key.pk).last_used_at > first
