@@ -82,10 +82,20 @@ DATABASES = {
     "default": env.db_url("DATABASE_URL", default="postgres://postgres@localhost:5432/auditlog"),
 }
 DATABASES["default"]["ENGINE"] = "django_tenants.postgresql_backend"
-# Persistent connections: one per worker thread, kept between requests. The
-# tenant's search_path is reset at the start of every request by the middleware.
-DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=300)
-DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# Under ASGI every request runs its sync code in a thread of its own, so thread-bound
+# persistent connections (CONN_MAX_AGE) would open a connection per request. A psycopg
+# pool per process instead; django-tenants sets the tenant's search_path on every
+# connection taken from it (a fresh wrapper never trusts a previous search_path).
+if env.bool("DB_POOL", default=True):
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": env.int("DB_POOL_MIN", default=2),
+        "max_size": env.int("DB_POOL_MAX", default=16),
+        "timeout": env.int("DB_POOL_TIMEOUT", default=10),
+    }
+else:
+    DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=300)
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DATABASES["default"].setdefault("TEST", {})["NAME"] = env.str("TEST_DATABASE_NAME", default="test_auditlog")
 DATABASE_ROUTERS = ("django_tenants.routers.TenantSyncRouter",)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

@@ -106,8 +106,19 @@ def _write(rows: list[dict]):
                 copy.write_row([_db_value(row, c) for c in COLUMNS])
 
 
-@transaction.atomic
 def _store(rows: list[dict], header_key: str | None = None) -> StoreResult:
+    """Claim idempotency keys and write the new rows, in one transaction."""
+    if len(rows) == 1 and _idempotency_key(rows[0], header_key) is None:
+        # One statement is its own transaction: skip BEGIN/COMMIT round trips on the hot path.
+        rows[0].setdefault("id", None)
+        rows[0]["id"] = rows[0]["id"] or uuid7()
+        _write(rows)
+        return StoreResult(ids=[rows[0]["id"]], created=[True])
+    with transaction.atomic():
+        return _store_keyed(rows, header_key)
+
+
+def _store_keyed(rows: list[dict], header_key: str | None) -> StoreResult:
     keyed: dict[str, dict] = {}
     row_keys = []
     for row in rows:
