@@ -60,6 +60,8 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "auditlog.urls"
+# Threads per web process serving HTTP requests (see auditlog/asgi.py).
+HTTP_THREADS = env.int("HTTP_THREADS", default=8)
 ASGI_APPLICATION = "auditlog.asgi.application"
 WSGI_APPLICATION = "auditlog.wsgi.application"
 

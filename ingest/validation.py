@@ -38,6 +38,8 @@ RESOURCE_FIELDS = {"type", "id", "name"}
 CONTEXT_FIELDS = {"ip", "user_agent", "request_id", "correlation_id"}
 CHANGES_FIELDS = {"before", "after"}
 
+ACTOR_TYPES = frozenset(ActorType.values)
+SEVERITIES = frozenset(Severity.values)
 SHORT = 256  # ids, names, types
 UA_MAX = 1024
 TAG_MAX = 64
@@ -191,7 +193,7 @@ def validate_event(body, *, tenant_slug: str, now: datetime) -> dict:
     if actor is not None:
         row["actor_id"] = _text(c, actor, "id", "actor.id", required=True)
         actor_type = actor.get("type", ActorType.USER)
-        if actor_type not in ActorType.values:
+        if actor_type not in ACTOR_TYPES:
             c.add("actor.type", f"One of {', '.join(ActorType.values)}.")
         row["actor_type"] = actor_type
         row["actor_name"] = _text(c, actor, "name", "actor.name")
@@ -221,7 +223,7 @@ def validate_event(body, *, tenant_slug: str, now: datetime) -> dict:
     severity = body.get("severity", Severity.INFO)
     if isinstance(severity, str):
         severity = severity.strip().upper()
-    if severity not in Severity.values:
+    if severity not in SEVERITIES:
         c.add("severity", f"One of {', '.join(Severity.values)}.")
     row["severity"] = severity
 

@@ -38,9 +38,10 @@ _KEY_SQL = (
 
 
 def _api_key_by_prefix(prefix: str) -> ApiKey | None:
-    with connection.cursor() as cursor:
-        cursor.execute(_KEY_SQL, [prefix])
-        row = cursor.fetchone()
+    # On the driver's connection: the tables are schema-qualified, so the statement
+    # needs no search_path, and django-tenants' SET before it would be a wasted round trip.
+    connection.ensure_connection()
+    row = connection.connection.execute(_KEY_SQL, [prefix]).fetchone()
     if row is None:
         return None
     tenant = Tenant(id=row[9], schema_name=row[10], slug=row[11], name=row[12], created_at=row[13])

@@ -72,6 +72,8 @@ async def test_asgi_application_serves_http():
         application,
         {
             "type": "http",
+            "http_version": "1.1",
+            "root_path": "",
             "method": "GET",
             "path": "/healthz",
             "query_string": b"",

@@ -1,0 +1,168 @@
+"""The machine description and the Markdown report of a run."""
+
+import os
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .context import ROOT, connect
+
+TARGET_EVENTS_PER_S = 1_000
+TARGET_P99_MS = 50
+TARGET_BULK_RATIO = 0.5
+TARGET_SEARCH_P95_MS = 50
+
+
+def _cpu_model() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return "unknown CPU"
+
+
+def _ram_gib() -> float:
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemTotal:"):
+            return int(line.split()[1]) / 1024**2
+    return 0.0
+
+
+def _git(*args: str) -> str:
+    return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+
+
+def _commit() -> str:
+    changed = _git("status", "--porcelain", "--untracked-files=no")
+    return (_git("rev-parse", "--short", "HEAD") or "unknown") + (" with uncommitted changes" if changed else "")
+
+
+def machine() -> str:
+    with connect() as conn:
+        version = conn.execute("SHOW server_version").fetchone()[0]
+        shared_buffers = conn.execute("SHOW shared_buffers").fetchone()[0]
+    return (
+        f"{len(os.sched_getaffinity(0))} CPUs (nproc), {_cpu_model()}, {_ram_gib():.1f} GiB RAM; "
+        f"PostgreSQL {version} (shared_buffers {shared_buffers}); commit {_commit()}"
+    )
+
+
+@dataclass
+class Run:
+    """What a run measured, as collected by bench/run.py."""
+
+    machine: str
+    settings: str
+    single: dict
+    insert: dict
+    bulk: dict
+    copy: dict
+    searches: list
+    server_errors: list[str] = field(default_factory=list)
+    duration_s: float = 0.0
+
+
+def _n(value: float, digits: int = 0) -> str:
+    return f"{value:,.{digits}f}"
+
+
+def _ms(*values: float) -> str:
+    return " / ".join(_n(v, 1) for v in values) + " ms"
+
+
+def _met(ok: bool) -> str:
+    return "yes" if ok else "**no**"
+
+
+def _ingest_table(run: Run) -> list[str]:
+    s, i, b, c = run.single, run.insert, run.bulk, run.copy
+    clean = s["non2xx"] == 0 and s["socket_errors"] == 0 and s["timeouts"] == 0
+    bulk_ratio = b["events_per_s"] / c["events_per_s"]
+    return [
+        "| benchmark | service | baseline (raw psycopg, same run) | service / baseline | target | met |",
+        "| --- | ---: | ---: | ---: | --- | --- |",
+        f"| single `POST /api/v1/logs`, events/s | {_n(s['events_per_s'])} "
+        f"| {_n(i['events_per_s'])} (INSERT + commit) | {s['events_per_s'] / i['events_per_s']:.3f} "
+        f"| >= {_n(TARGET_EVENTS_PER_S)} | {_met(s['events_per_s'] >= TARGET_EVENTS_PER_S)} |",
+        f"| single, latency p50 / p99 | {_ms(s['p50_ms'], s['p99_ms'])} | {_ms(i['p50_ms'], i['p99_ms'])} per INSERT "
+        f"| | p99 < {TARGET_P99_MS} ms | {_met(s['p99_ms'] < TARGET_P99_MS)} |",
+        f"| single, non-2xx / socket errors / timeouts | {s['non2xx']} / {s['socket_errors']} / {s['timeouts']} "
+        f"| | | 0 | {_met(clean)} |",
+        f"| single, database connections: peak open / sessions opened per request | {s['db_peak_connections']} / "
+        f"{s['db_sessions_per_request']:.2f} | | | ~0 sessions per request | |",
+        f"| single, rows stored / 2xx answered | {_n(s['stored'])} / {_n(s['responses'] - s['non2xx'])} "
+        "| | | equal, + up to one cut-off request per connection | |",
+        f"| bulk `POST /api/v1/logs/bulk`, events/s | {_n(b['events_per_s'])} "
+        f"| {_n(c['events_per_s'])} (COPY, 1,000 rows per transaction) | {bulk_ratio:.3f} "
+        f"| >= {TARGET_BULK_RATIO} x COPY | {_met(bulk_ratio >= TARGET_BULK_RATIO and not b['failures'])} |",
+        f"| bulk, latency p50 / p99 per 1,000 events | {_ms(b['p50_ms'], b['p99_ms'])} "
+        f"| {_ms(c['p50_ms'], c['p99_ms'])} per COPY | | | |",
+        f"| bulk, failed requests | {len(b['failures'])} | | | 0 | {_met(not b['failures'])} |",
+    ]
+
+
+def _search_table(run: Run) -> list[str]:
+    lines = [
+        "| query | matches | HTTP p50 | HTTP p95 | SQL p50 | SQL p95 | samples | p95 < 50 ms |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+    ]
+    for case in run.searches:
+        h, q = case.http, case.sql
+        failed = f" ({len(h['failures'])} failed)" if h["failures"] else ""
+        lines.append(
+            f"| {case.name} | {_n(case.matches)} | {_n(h['p50_ms'], 1)} | {_n(h['p95_ms'], 1)} "
+            f"| {_n(q['p50_ms'], 1)} | {_n(q['p95_ms'], 1)} | {h['count']} / {q['count']}{failed} "
+            f"| {_met(h['p95_ms'] < TARGET_SEARCH_P95_MS and not h['failures'])} |"
+        )
+    return lines
+
+
+def _plans(run: Run) -> list[str]:
+    slow = [case for case in run.searches if case.plan]
+    if not slow:
+        return [f"No query had an HTTP p95 over {TARGET_SEARCH_P95_MS} ms."]
+    lines = [f"Queries with an HTTP p95 over {TARGET_SEARCH_P95_MS} ms (full plans in bench/results/explain-*.txt):"]
+    for case in slow:
+        lines += ["", f"{case.name}:", "", "```", *case.plan, "```"]
+    return lines
+
+
+def _failures(run: Run) -> list[str]:
+    """The first failed answer of each benchmark that had any."""
+    failed = [("bulk", run.bulk["failures"])] + [(case.name, case.http["failures"]) for case in run.searches]
+    return [f"- {name}: {len(failures)} failed, first: {failures[0]}" for name, failures in failed if failures]
+
+
+def _server(run: Run) -> list[str]:
+    if not run.server_errors:
+        return ["No errors in the server's output (bench/results/uvicorn.log)."]
+    shown = [f"    {line}" for line in run.server_errors[:10]]
+    return [f"{len(run.server_errors)} error lines in bench/results/uvicorn.log; the first:", "", *shown]
+
+
+def render(run: Run) -> str:
+    minutes, seconds = divmod(round(run.duration_s), 60)
+    lines = [
+        "# Benchmark",
+        "",
+        f"Machine: {run.machine}.",
+        f"Run: {run.settings}; took {minutes} min {seconds} s.",
+        "",
+        "## Ingest",
+        "",
+        *_ingest_table(run),
+        "",
+        "## Search, first page (limit 50), sequential requests",
+        "",
+        *_search_table(run),
+        "",
+        "## Slow queries: EXPLAIN (ANALYZE, BUFFERS)",
+        "",
+        *_plans(run),
+        "",
+        "## Errors",
+        "",
+        *_failures(run),
+        *_server(run),
+        "",
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,134 @@
+"""Benchmark of the audit-log service against raw PostgreSQL on this machine (SPEC "Targets").
+
+    .venv/bin/python bench/run.py [--events 1000000] [--duration 20] [--connections 64] [--port 8100]
+
+1. Sets up Django and the `bench` tenant (created when missing) with fresh ingest and read keys,
+   revoked again at the end.
+2. Tops the tenant up to --events synthetic events (COPY; repeat runs load only what is missing).
+3. Starts uvicorn as scripts/run.sh does, and stops it at the end, on error or Ctrl-C.
+4. Measures, each next to a raw psycopg baseline of the same rows or SQL from the same run:
+   single-event POST (wrk) against INSERT-per-commit, bulk POST against COPY (both into schema
+   bench_baseline, built from the migration's SQL), and first pages of search over HTTP against
+   the SQL the service runs. The rows the ingest benchmarks add are deleted before the search, so
+   the data set keeps its size.
+5. Prints a Markdown report and writes it to bench/results/latest.md.
+"""
+
+import argparse
+import random
+import signal
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import orjson
+
+sys.path[0] = str(Path(__file__).resolve().parent.parent)  # the project root, whence `bench` is a package
+from bench.context import RESULTS, django_setup  # noqa: E402
+
+django_setup()  # before the modules that import the project's models
+from bench import baseline, dataset, reads, report, writes  # noqa: E402
+from bench.data import EventFactory, body_of, copy_text, now, spread_times  # noqa: E402
+from bench.server import Server  # noqa: E402
+from bench.tenant import bench_tenant  # noqa: E402
+
+SINGLE_POOL = 2_000  # distinct events wrk cycles through
+BULK_BATCH = 1_000
+INSERT_THREADS = 8
+_started = time.monotonic()
+
+
+def log(message: str):
+    print(f"[{time.monotonic() - _started:6.0f} s] {message}", file=sys.stderr, flush=True)
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--events", type=int, default=1_000_000, help="events in the tenant for the search runs")
+    parser.add_argument("--duration", type=int, default=20, help="seconds of single-event ingest (and baseline)")
+    parser.add_argument("--connections", type=int, default=64, help="wrk connections (2 threads)")
+    parser.add_argument("--port", type=int, default=8100)
+    parser.add_argument("--workers", type=int, default=4, help="uvicorn worker processes")
+    parser.add_argument("--bulk-events", type=int, default=100_000, help="events sent in bulk (1,000 per request)")
+    parser.add_argument("--bulk-clients", type=int, default=4, help="concurrent bulk clients and COPY connections")
+    parser.add_argument("--search-requests", type=int, default=200, help="timed requests per search query")
+    args = parser.parse_args()
+    if args.connections < 2 or args.bulk_events < BULK_BATCH:
+        parser.error(f"--connections needs at least 2 and --bulk-events at least {BULK_BATCH}.")
+    return args
+
+
+def fresh_rows(count: int, seed: int) -> list[dict]:
+    """Events of the last few minutes, as clients send them."""
+    end = now()
+    times = spread_times(end - timedelta(minutes=5), end, count, random.Random(seed))
+    return EventFactory(seed).rows(times)
+
+
+def measure_ingest(args, tenant) -> dict:
+    rows = fresh_rows(SINGLE_POOL, seed=1)
+    log(f"single POST /api/v1/logs: wrk, {args.connections} connections, {args.duration} s")
+    single = writes.single_rate(
+        args.port, tenant.ingest_key, [body_of(r) for r in rows], schema=tenant.schema,
+        connections=args.connections, duration=args.duration, bodies_path=RESULTS / "single_bodies.ndjson",
+    )  # fmt: skip
+    log(f"baseline: INSERT per commit, {INSERT_THREADS} connections, {args.duration} s")
+    insert = baseline.insert_rate(rows, threads=INSERT_THREADS, duration=args.duration)
+
+    rows = fresh_rows(args.bulk_events - args.bulk_events % BULK_BATCH, seed=2)
+    batches = [rows[i : i + BULK_BATCH] for i in range(0, len(rows), BULK_BATCH)]
+    bodies = [orjson.dumps({"events": [body_of(r) for r in batch]}) for batch in batches]
+    log(f"bulk POST /api/v1/logs/bulk: {len(rows):,} events, {args.bulk_clients} clients")
+    bulk = writes.bulk_rate(args.port, tenant.ingest_key, bodies, events_per_body=BULK_BATCH, clients=args.bulk_clients)
+    log(f"baseline: COPY, {args.bulk_clients} connections")
+    copy = baseline.copy_rate([copy_text(b) for b in batches], rows_per_batch=BULK_BATCH, clients=args.bulk_clients)
+    return {"single": single, "insert": insert, "bulk": bulk, "copy": copy}
+
+
+def main():
+    args = parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwind: stop the server, revoke the keys
+    RESULTS.mkdir(exist_ok=True)
+    machine = report.machine()
+    tenant = bench_tenant()
+    try:
+        log(f"data set: topping tenant `{tenant.tenant.slug}` up to {args.events:,} events")
+        loaded = dataset.load_missing(tenant.schema, args.events)
+        if loaded:
+            dataset.vacuum_analyze(tenant.schema)
+        baseline.create_schema()
+        log(f"server: uvicorn, {args.workers} workers, port {args.port}")
+        with Server(args.port, args.workers, RESULTS / "uvicorn.log") as server:
+            ingest_started = now()
+            ingest = measure_ingest(args, tenant)
+            log("clean-up: deleting the ingested rows, VACUUM ANALYZE")
+            dataset.delete_received_since(tenant.schema, ingest_started)
+            dataset.vacuum_analyze(tenant.schema)
+            events = dataset.event_count(tenant.schema)
+            log(f"search: {events:,} events, {args.search_requests} requests per query")
+            searches = reads.measure(tenant, args.port, args.search_requests)
+        server_errors = server.error_lines()
+    finally:
+        tenant.revoke_keys()
+    settings = (
+        f"{events:,} events in tenant `{tenant.tenant.slug}` ({loaded:,} loaded by this run); uvicorn {args.workers} "
+        f"workers; wrk 2 threads x {args.connections} connections x {args.duration} s, baseline {INSERT_THREADS} "
+        f"connections; bulk {args.bulk_events:,} events in requests of {BULK_BATCH:,} from {args.bulk_clients} "
+        f"clients, COPY from as many connections; search {args.search_requests} requests per query after "
+        f"{reads.WARMUP} warm-up, at most {reads.MAX_SECONDS} s per query and side"
+    )
+    run = report.Run(
+        machine=machine, settings=settings, searches=searches, server_errors=server_errors,
+        duration_s=time.monotonic() - _started, **ingest,
+    )  # fmt: skip
+    text = report.render(run)
+    (RESULTS / "latest.md").write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except KeyboardInterrupt:
+        sys.exit("Interrupted: the server is stopped and the keys are revoked.")

@@ -1,0 +1,84 @@
+"""The real server, started the way scripts/run.sh starts it, and stopped however the run ends."""
+
+import http.client
+import os
+import signal
+import socket
+import subprocess
+import time
+
+from .context import ROOT, server_secret_key
+
+ERROR_MARKERS = ("Traceback", "Internal Server Error", "ERROR")
+
+
+class Server:
+    """`with Server(port, workers, log_path):` runs uvicorn until the block is left (also on error or Ctrl-C)."""
+
+    def __init__(self, port: int, workers: int, log_path):
+        self.port, self.workers, self.log_path = port, workers, log_path
+        self.process: subprocess.Popen | None = None
+
+    def __enter__(self):
+        if _port_open(self.port):
+            raise SystemExit(f"Port {self.port} is already in use; choose another with --port.")
+        command = [
+            str(ROOT / ".venv" / "bin" / "uvicorn"), "auditlog.asgi:application", "--port", str(self.port),
+            "--workers", str(self.workers), "--no-access-log", "--lifespan", "off",
+        ]  # fmt: skip
+        env = {**os.environ, "DEBUG": "0", "SECRET_KEY": server_secret_key()}
+        with open(self.log_path, "wb") as log:
+            # Own session: Ctrl-C reaches only this script, which then stops the server in order.
+            self.process = subprocess.Popen(
+                command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        try:
+            self._wait_healthy()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def _wait_healthy(self, timeout: float = 60):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise SystemExit(f"The server exited with code {self.process.returncode}; see {self.log_path}.")
+            if _healthz(self.port):
+                return
+            time.sleep(0.2)
+        raise SystemExit(f"The server did not answer /healthz within {timeout:.0f} s; see {self.log_path}.")
+
+    def stop(self):
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)  # the group of the server we started
+            self.process.wait()
+
+    def error_lines(self) -> list[str]:
+        """Lines of the server's output that report errors."""
+        text = self.log_path.read_text(errors="replace")
+        return [line for line in text.splitlines() if any(marker in line for marker in ERROR_MARKERS)]
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _healthz(port: int) -> bool:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+    try:
+        conn.request("GET", "/healthz")
+        return conn.getresponse().status == 200
+    except OSError:
+        return False
+    finally:
+        conn.close()
