@@ -14,7 +14,7 @@ from auditlog.errors import FieldErrors, TenantMismatch
 
 from .models import Event
 from .uuid7 import uuid7
-from .validation import EventInvalid, validate_event
+from .validation import EventInvalid, Limits, validate_event
 
 COLUMNS = (
     "id",
@@ -185,11 +185,11 @@ def events_bulk_create(*, tenant_slug: str, events) -> dict:
         raise FieldErrors({"events": ["A non-empty list of events is required."]})
     if len(events) > limit:
         raise FieldErrors({"events": [f"At most {limit} events per request."]})
-    now = timezone.now()
+    now, limits = timezone.now(), Limits.current()
     rows, errors, bad = [], {}, []
     for index, body in enumerate(events):
         try:
-            rows.append(validate_event(body, tenant_slug=tenant_slug, now=now))
+            rows.append(validate_event(body, tenant_slug=tenant_slug, now=now, limits=limits))
         except EventInvalid as exc:
             bad.append(index)
             for path, messages in exc.errors.items():

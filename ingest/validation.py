@@ -7,6 +7,7 @@ events per call, and every error must name its field path.
 import ipaddress
 import re
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import orjson
@@ -44,6 +45,27 @@ SHORT = 256  # ids, names, types
 UA_MAX = 1024
 TAG_MAX = 64
 EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,253}$")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The size limits an event is checked against (SPEC defaults; per tenant later)."""
+
+    message_bytes: int
+    metadata_bytes: int
+    depth: int
+    tags: int
+    future_skew: timedelta
+
+    @classmethod
+    def current(cls) -> "Limits":
+        return cls(
+            message_bytes=auditlog_setting("MESSAGE_MAX_BYTES"),
+            metadata_bytes=auditlog_setting("METADATA_MAX_BYTES"),
+            depth=auditlog_setting("METADATA_MAX_DEPTH"),
+            tags=auditlog_setting("TAGS_MAX"),
+            future_skew=timedelta(seconds=auditlog_setting("FUTURE_SKEW_SECONDS")),
+        )
 
 
 class EventInvalid(Exception):
@@ -149,8 +171,9 @@ def parse_time(value) -> datetime:
     return parsed.astimezone(UTC)
 
 
-def validate_event(body, *, tenant_slug: str, now: datetime) -> dict:
+def validate_event(body, *, tenant_slug: str, now: datetime, limits: Limits | None = None) -> dict:
     """One request event -> a normalised row dict, or EventInvalid with field-level errors."""
+    limits = limits or Limits.current()
     c = _Collector()
     if not isinstance(body, dict):
         raise EventInvalid({"non_field_errors": ["Expected a JSON object."]})
@@ -181,7 +204,7 @@ def validate_event(body, *, tenant_slug: str, now: datetime) -> dict:
     else:
         try:
             parsed = parse_time(occurred_at)
-            if parsed > now + timedelta(seconds=auditlog_setting("FUTURE_SKEW_SECONDS")):
+            if parsed > now + limits.future_skew:
                 c.add("occurred_at", "More than 5 minutes in the future.")
             elif parsed.year < 1970:
                 c.add("occurred_at", "Before 1970.")
@@ -227,7 +250,7 @@ def validate_event(body, *, tenant_slug: str, now: datetime) -> dict:
         c.add("severity", f"One of {', '.join(Severity.values)}.")
     row["severity"] = severity
 
-    row["message"] = _text(c, body, "message", "message", max_len=auditlog_setting("MESSAGE_MAX_BYTES"))
+    row["message"] = _text(c, body, "message", "message", max_len=limits.message_bytes)
 
     context = _object(c, body, "context", CONTEXT_FIELDS) or {}
     ip = context.get("ip")
@@ -252,12 +275,12 @@ def validate_event(body, *, tenant_slug: str, now: datetime) -> dict:
             value = changes.get(side)
             if value is not None and not isinstance(value, dict):
                 c.add(f"changes.{side}", "Must be an object or null.")
-            elif value is not None and not _depth(value, auditlog_setting("METADATA_MAX_DEPTH")):
-                c.add(f"changes.{side}", f"Nested deeper than {auditlog_setting('METADATA_MAX_DEPTH')} levels.")
+            elif value is not None and not _depth(value, limits.depth):
+                c.add(f"changes.{side}", f"Nested deeper than {limits.depth} levels.")
         if not any(p.startswith("changes.") for p in c.errors):
             before, after = _clean_json(changes.get("before")), _clean_json(changes.get("after"))
-            if len(orjson.dumps([before, after])) > auditlog_setting("METADATA_MAX_BYTES") * 2:
-                c.add("changes", f"At most {auditlog_setting('METADATA_MAX_BYTES') * 2} bytes as JSON.")
+            if len(orjson.dumps([before, after])) > limits.metadata_bytes * 2:
+                c.add("changes", f"At most {limits.metadata_bytes * 2} bytes as JSON.")
             row["changes"] = {"before": before, "after": after}
             row["changed_fields"] = changed_fields_of(before, after)
 
@@ -266,12 +289,12 @@ def validate_event(body, *, tenant_slug: str, now: datetime) -> dict:
     if metadata is not None:
         if not isinstance(metadata, dict):
             c.add("metadata", "Must be an object.")
-        elif not _depth(metadata, auditlog_setting("METADATA_MAX_DEPTH")):
-            c.add("metadata", f"Nested deeper than {auditlog_setting('METADATA_MAX_DEPTH')} levels.")
+        elif not _depth(metadata, limits.depth):
+            c.add("metadata", f"Nested deeper than {limits.depth} levels.")
         else:
             metadata = _clean_json(metadata)
-            if len(orjson.dumps(metadata)) > auditlog_setting("METADATA_MAX_BYTES"):
-                c.add("metadata", f"At most {auditlog_setting('METADATA_MAX_BYTES')} bytes as JSON.")
+            if len(orjson.dumps(metadata)) > limits.metadata_bytes:
+                c.add("metadata", f"At most {limits.metadata_bytes} bytes as JSON.")
             row["metadata"] = metadata
 
     row["source"] = _text(c, body, "source", "source", max_len=128)
@@ -281,8 +304,8 @@ def validate_event(body, *, tenant_slug: str, now: datetime) -> dict:
     if tags is not None:
         if not isinstance(tags, list):
             c.add("tags", "Must be a list of strings.")
-        elif len(tags) > auditlog_setting("TAGS_MAX"):
-            c.add("tags", f"At most {auditlog_setting('TAGS_MAX')} tags.")
+        elif len(tags) > limits.tags:
+            c.add("tags", f"At most {limits.tags} tags.")
         else:
             clean = []
             for index, tag in enumerate(tags):
