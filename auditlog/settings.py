@@ -127,6 +127,10 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
+    "relay-all-tenants": {
+        "task": "ingest.relay_all_tenants",
+        "schedule": env.float("RELAY_SWEEP_SECONDS", default=5.0),
+    },
     "ensure-event-partitions": {
         "task": "ingest.ensure_partitions_all_tenants",
         "schedule": 6 * 3600,

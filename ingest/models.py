@@ -8,6 +8,7 @@ is why idempotency keys live in a table of their own.
 
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
+from django.db.models.functions import Now
 
 
 class Severity(models.TextChoices):
@@ -72,3 +73,18 @@ class IdempotencyKey(models.Model):
 
     def __str__(self):
         return self.key
+
+
+class OutboxEntry(models.Model):
+    """One row per stored event, written in the event's transaction; the relay drains it."""
+
+    id = models.BigAutoField(primary_key=True)
+    event_id = models.UUIDField()
+    occurred_at = models.DateTimeField()
+    created_at = models.DateTimeField(db_default=Now())
+
+    class Meta:
+        db_table = "ingest_outbox"
+
+    def __str__(self):
+        return f"outbox {self.id}: {self.event_id}"

@@ -13,6 +13,8 @@ from auditlog.conf import auditlog_setting
 from auditlog.errors import FieldErrors, TenantMismatch
 
 from .models import Event
+from .live import live_publish
+from .tasks import relay_kick
 from .uuid7 import uuid7
 from .validation import EventInvalid, Limits, validate_event
 
@@ -47,12 +49,19 @@ _PLACEHOLDERS = ", ".join("%s::jsonb" if c in _JSON_COLUMNS else "%s" for c in C
 
 
 @lru_cache(maxsize=1024)
-def _sql_for(schema: str) -> tuple[str, str]:
-    """INSERT and COPY statements naming the tenant's table explicitly (no search_path needed)."""
+def _sql_for(schema: str) -> tuple[str, str, str]:
+    """Statements naming the tenant's tables explicitly (no search_path needed).
+
+    One event: its row and its outbox entry in a single statement (atomic, one round trip).
+    Many: COPY, then the outbox entries, inside the caller's transaction.
+    """
     table = sql.Identifier(schema, "ingest_event").as_string()
+    outbox = sql.Identifier(schema, "ingest_outbox").as_string()
     return (
-        f"INSERT INTO {table} ({_COLUMN_LIST}) VALUES ({_PLACEHOLDERS})",
+        f"WITH e AS (INSERT INTO {table} ({_COLUMN_LIST}) VALUES ({_PLACEHOLDERS}) RETURNING id, occurred_at) "
+        f"INSERT INTO {outbox} (event_id, occurred_at) SELECT id, occurred_at FROM e",
         f"COPY {table} ({_COLUMN_LIST}) FROM STDIN",
+        f"INSERT INTO {outbox} (event_id, occurred_at) SELECT * FROM unnest(%s::uuid[], %s::timestamptz[])",
     )
 
 
@@ -114,15 +123,24 @@ def _write(rows: list[dict]):
     hot path of single-event ingest pays neither client-side query building nor a
     SET search_path round trip. It joins Django's transaction, being the same connection.
     """
-    insert_sql, copy_sql = _sql_for(connection.schema_name)
+    schema = connection.schema_name
+    insert_sql, copy_sql, outbox_sql = _sql_for(schema)
     connection.ensure_connection()
     with psycopg.Cursor(connection.connection) as cursor:
         if len(rows) == 1:
             cursor.execute(insert_sql, [_db_value(rows[0], c) for c in COLUMNS], prepare=True)
-            return
-        with cursor.copy(copy_sql) as copy:
-            for row in rows:
-                copy.write_row([_db_value(row, c) for c in COLUMNS])
+        else:
+            with cursor.copy(copy_sql) as copy:
+                for row in rows:
+                    copy.write_row([_db_value(row, c) for c in COLUMNS])
+            cursor.execute(outbox_sql, [[r["id"] for r in rows], [r["occurred_at"] for r in rows]])
+    transaction.on_commit(lambda: _after_commit(schema, rows))
+
+
+def _after_commit(schema: str, rows: list[dict]) -> None:
+    """Side effects of stored events: the live tail now, the relay soon."""
+    live_publish(schema, [Event(**{c: row[c] for c in COLUMNS}) for row in rows])
+    relay_kick(schema)
 
 
 def _store(rows: list[dict], header_key: str | None = None) -> StoreResult:

@@ -1,10 +1,55 @@
-"""Periodic upkeep of the event table, fanned out per tenant."""
+"""Celery tasks of ingest: the outbox relay and the event table's upkeep, fanned out per tenant.
+
+Tasks take no objects: tenant-schemas-celery runs each in the schema it was sent from.
+"""
 
 from celery import shared_task
+from django.db import connection
+from django_redis import get_redis_connection
 from django_tenants.utils import get_tenant_model, tenant_context
 from tenant_schemas_celery.task import TenantTask
 
 from .partitions import partitions_ensure
+from .relay import relay_drain
+
+RELAY_DEBOUNCE_MS = 250
+
+
+def _relay_flag(schema_name: str) -> str:
+    return f"auditlog:relay-pending:{schema_name}"
+
+
+def relay_kick(schema_name: str) -> None:
+    """Ask for a relay run of this tenant, at most one queued per debounce window."""
+    if get_redis_connection("default").set(_relay_flag(schema_name), 1, nx=True, px=RELAY_DEBOUNCE_MS):
+        relay_outbox.apply_async(countdown=0.05)
+
+
+@shared_task(
+    name="ingest.relay_outbox",
+    base=TenantTask,
+    autoretry_for=(Exception,),
+    retry_backoff=1,
+    retry_backoff_max=60,
+    retry_jitter=True,
+    max_retries=None,
+)
+def relay_outbox():
+    # Cleared before draining: events committed from here on kick a new run, so no wake-up is lost.
+    get_redis_connection("default").delete(_relay_flag(connection.schema_name))
+    return relay_drain()
+
+
+@shared_task(name="ingest.relay_all_tenants")
+def relay_all_tenants():
+    """Safety net (beat): relay every tenant with pending entries, e.g. after a worker died mid-batch."""
+    for tenant in get_tenant_model().objects.exclude(schema_name="public"):
+        with tenant_context(tenant):
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT EXISTS (SELECT 1 FROM ingest_outbox)")
+                pending = cursor.fetchone()[0]
+            if pending:
+                relay_outbox.delay()
 
 
 @shared_task(name="ingest.ensure_partitions", base=TenantTask)
