@@ -48,7 +48,7 @@ def relay_drain(*, batch_size: int = BATCH_SIZE, max_batches: int | None = None)
                     occurred_at__in={e.occurred_at for e in entries},  # lets the planner prune partitions
                 )
             )
-            for name, handler in _HANDLERS.items():
+            for handler in _HANDLERS.values():
                 handler(events)
             OutboxEntry.objects.filter(id__in=[e.id for e in entries]).delete()
         relayed += len(entries)

@@ -12,8 +12,8 @@ from psycopg import sql
 from auditlog.conf import auditlog_setting
 from auditlog.errors import FieldErrors, TenantMismatch
 
-from .models import Event
 from .live import live_publish
+from .models import Event
 from .tasks import relay_kick
 from .uuid7 import uuid7
 from .validation import EventInvalid, Limits, validate_event
