@@ -24,4 +24,18 @@ def readyz(request):
     except Exception as exc:  # noqa: BLE001
         checks["redis"] = f"error: {exc.__class__.__name__}"
     ready = all(v == "ok" for v in checks.values())
-    return JsonResponse({"status": "ok" if ready else "unavailable", "checks": checks}, status=200 if ready else 503)
+    body = {"status": "ok" if ready else "unavailable", "checks": checks}
+    if checks["database"] == "ok":
+        body["relay"] = _relay_lag()
+    return JsonResponse(body, status=200 if ready else 503)
+
+
+def _relay_lag() -> dict:
+    """Outbox entries not yet relayed, over all tenants, and the age of the oldest (no tenant named)."""
+    from django_tenants.utils import get_tenant_model
+
+    from ingest.relay import outbox_lag_all
+
+    connection.set_schema_to_public()
+    schemas = list(get_tenant_model().objects.exclude(schema_name="public").values_list("schema_name", flat=True))
+    return outbox_lag_all(schemas)

@@ -11,3 +11,4 @@ CELERY_TASK_EAGER_PROPAGATES = True
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 CACHES["default"]["LOCATION"] = os.environ.get("TEST_REDIS_URL", "redis://localhost:6379/15")  # noqa: F405
 CHANNEL_LAYERS["default"]["CONFIG"]["hosts"] = [CACHES["default"]["LOCATION"]]  # noqa: F405
+CELERY_BROKER_URL = CACHES["default"]["LOCATION"]  # noqa: F405
