@@ -124,3 +124,20 @@ def count_events(tenant: Tenant, **filters) -> int:
         return Event.objects.filter(**filters).count()
     finally:
         connection.set_schema_to_public()
+
+
+@pytest.fixture
+def committed_world(django_db_setup, django_db_blocker, marker) -> World:
+    """The test world without a test transaction: writes commit (so they reach the live tail, and
+    other threads see them); events written under the marker are removed afterwards."""
+    from ingest.models import Event, IdempotencyKey, OutboxEntry
+
+    with django_db_blocker.unblock():
+        yield _WORLD[0]
+        for tw in (_WORLD[0].acme, _WORLD[0].globex):
+            connection.set_tenant(tw.tenant)
+            ids = list(Event.objects.filter(source=marker).values_list("id", flat=True))
+            IdempotencyKey.objects.filter(event_id__in=ids).delete()
+            OutboxEntry.objects.filter(event_id__in=ids).delete()
+            Event.objects.filter(source=marker).delete()
+        connection.set_schema_to_public()

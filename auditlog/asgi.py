@@ -3,7 +3,10 @@
 HTTP goes to Django's WSGI handler on a fixed pool of threads (a2wsgi). Django's
 own ASGI handler runs every request's sync code in a new thread, which measured
 at twice the CPU per request; none of our views are async, so nothing is lost.
-WebSocket connections go to Channels.
+WebSocket connections go to Channels, their tenant resolved from their credential
+(tenants.ws). No Origin check (AllowedHostsOriginValidator): the credential is a
+token the client sends, never a cookie, so another site's page cannot borrow one,
+and customers' own pages on other origins may connect.
 """
 
 import os
@@ -14,7 +17,15 @@ from django.core.wsgi import get_wsgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "auditlog.settings")
 django_wsgi_app = get_wsgi_application()
 
-from channels.routing import ProtocolTypeRouter  # noqa: E402
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 
-application = ProtocolTypeRouter({"http": WSGIMiddleware(django_wsgi_app, workers=settings.HTTP_THREADS)})
+from search.routing import websocket_urlpatterns  # noqa: E402
+from tenants.ws import TenantAuthMiddleware  # noqa: E402
+
+application = ProtocolTypeRouter(
+    {
+        "http": WSGIMiddleware(django_wsgi_app, workers=settings.HTTP_THREADS),
+        "websocket": TenantAuthMiddleware(URLRouter(websocket_urlpatterns)),
+    }
+)

@@ -5,9 +5,18 @@ from django.conf import settings
 from django.db import connection
 from django.http import JsonResponse
 
+from search.mirror.cluster import mirror_enabled, mirror_healthy
+
 
 def healthz(request):
     return JsonResponse({"status": "ok"})
+
+
+def _mirror() -> dict:
+    """The search mirror's state. Not a readiness check: when it is down, Postgres serves reads."""
+    if not mirror_enabled():
+        return {"enabled": False}
+    return {"enabled": True, "healthy": mirror_healthy()}
 
 
 def readyz(request):
@@ -24,7 +33,7 @@ def readyz(request):
     except Exception as exc:  # noqa: BLE001
         checks["redis"] = f"error: {exc.__class__.__name__}"
     ready = all(v == "ok" for v in checks.values())
-    body = {"status": "ok" if ready else "unavailable", "checks": checks}
+    body = {"status": "ok" if ready else "unavailable", "checks": checks, "mirror": _mirror()}
     if checks["database"] == "ok":
         body["relay"] = _relay_lag()
     return JsonResponse(body, status=200 if ready else 503)

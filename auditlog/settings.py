@@ -115,10 +115,23 @@ CACHES = {
 
 CHANNEL_LAYERS = {
     "default": {
-        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
         "CONFIG": {"hosts": [REDIS_URL]},
     }
 }
+
+# The optional Elasticsearch search mirror (search/mirror/). An empty URL turns it off:
+# reads then go to Postgres only, and the relay handler does nothing.
+ELASTICSEARCH_URL = env.str("ELASTICSEARCH_URL", default="")
+# Tenant indices are <prefix>-<schema> (an alias) over <prefix>-<schema>-v<N>.
+ELASTICSEARCH_INDEX_PREFIX = env.str("ELASTICSEARCH_INDEX_PREFIX", default="auditlog")
+ELASTICSEARCH_TIMEOUT = env.float("ELASTICSEARCH_TIMEOUT", default=10.0)  # seconds, per write request
+# Seconds a search or read may take before Postgres answers it instead.
+ELASTICSEARCH_SEARCH_TIMEOUT = env.float("ELASTICSEARCH_SEARCH_TIMEOUT", default=2.0)
+# The health probe that decides between Elasticsearch and Postgres for reads: its
+# timeout, and how long a process trusts its answer.
+ELASTICSEARCH_HEALTH_TIMEOUT = env.float("ELASTICSEARCH_HEALTH_TIMEOUT", default=0.5)
+ELASTICSEARCH_HEALTH_TTL = env.float("ELASTICSEARCH_HEALTH_TTL", default=5.0)
 
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)
 CELERY_RESULT_BACKEND = None
@@ -226,6 +239,11 @@ AUDITLOG = {
     "LIST_MAX_LIMIT": 1000,
     "PARTITION_MONTHS_BEHIND": 3,
     "PARTITION_MONTHS_AHEAD": 2,
+    # Live tail (WS /api/v1/logs/stream): idle heartbeat interval; events a connection may have
+    # waiting before it is told it lagged and closed; stored events read per replay query.
+    "TAIL_HEARTBEAT_SECONDS": env.float("TAIL_HEARTBEAT_SECONDS", default=20.0),
+    "TAIL_QUEUE_EVENTS": env.int("TAIL_QUEUE_EVENTS", default=1000),
+    "TAIL_REPLAY_PAGE": env.int("TAIL_REPLAY_PAGE", default=500),
 }
 
 LOGGING = {

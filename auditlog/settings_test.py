@@ -12,3 +12,4 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 CACHES["default"]["LOCATION"] = os.environ.get("TEST_REDIS_URL", "redis://localhost:6379/15")  # noqa: F405
 CHANNEL_LAYERS["default"]["CONFIG"]["hosts"] = [CACHES["default"]["LOCATION"]]  # noqa: F405
 CELERY_BROKER_URL = CACHES["default"]["LOCATION"]  # noqa: F405
+ELASTICSEARCH_URL = ""  # the mirror's live tests set their own; nothing else may write to a real cluster

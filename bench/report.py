@@ -57,6 +57,7 @@ class Run:
     bulk: dict
     copy: dict
     searches: list
+    live: dict | None = None
     server_errors: list[str] = field(default_factory=list)
     duration_s: float = 0.0
 
@@ -126,6 +127,22 @@ def _plans(run: Run) -> list[str]:
     return lines
 
 
+def _live_table(run: Run) -> list[str]:
+    if run.live is None:
+        return ["Not measured (--live-clients 0)."]
+    live = run.live
+    return [
+        "| benchmark | measured | target | met |",
+        "| --- | ---: | --- | --- |",
+        f"| events posted, events/s | {_n(live['events'])} at {_n(live['rate'])}/s | 1,000/s | |",
+        f"| connected clients (filter `source=<run>`) | {live['clients']} | 100 | |",
+        f"| received_at to client receipt, p50 / p99 | {_ms(live['p50_ms'], live['p99_ms'])} | p99 < 250 ms "
+        f"| {_met(live['p99_ms'] < 250)} |",
+        f"| events lost (summed over clients) / delivered twice | {live['lost']} / {live['duplicates']} | 0 / 0 "
+        f"| {_met(live['lost'] == 0 and live['duplicates'] == 0)} |",
+    ]
+
+
 def _failures(run: Run) -> list[str]:
     """The first failed answer of each benchmark that had any."""
     failed = [("bulk", run.bulk["failures"])] + [(case.name, case.http["failures"]) for case in run.searches]
@@ -154,6 +171,10 @@ def render(run: Run) -> str:
         "## Search, first page (limit 50), sequential requests",
         "",
         *_search_table(run),
+        "",
+        "## Live tail (WebSocket), all clients receiving every event",
+        "",
+        *_live_table(run),
         "",
         "## Slow queries: EXPLAIN (ANALYZE, BUFFERS)",
         "",

@@ -28,7 +28,7 @@ sys.path[0] = str(Path(__file__).resolve().parent.parent)  # the project root, w
 from bench.context import RESULTS, django_setup  # noqa: E402
 
 django_setup()  # before the modules that import the project's models
-from bench import baseline, dataset, reads, report, writes  # noqa: E402
+from bench import baseline, dataset, live, reads, report, writes  # noqa: E402
 from bench.data import EventFactory, body_of, copy_text, now, spread_times  # noqa: E402
 from bench.server import Server  # noqa: E402
 from bench.tenant import bench_tenant  # noqa: E402
@@ -53,6 +53,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--bulk-events", type=int, default=100_000, help="events sent in bulk (1,000 per request)")
     parser.add_argument("--bulk-clients", type=int, default=4, help="concurrent bulk clients and COPY connections")
     parser.add_argument("--search-requests", type=int, default=200, help="timed requests per search query")
+    parser.add_argument("--live-clients", type=int, default=100, help="WebSocket clients of the live tail (0: skip)")
+    parser.add_argument("--live-rate", type=int, default=1000, help="events per second posted during the live run")
     args = parser.parse_args()
     if args.connections < 2 or args.bulk_events < BULK_BATCH:
         parser.error(f"--connections needs at least 2 and --bulk-events at least {BULK_BATCH}.")
@@ -108,6 +110,13 @@ def main():
             events = dataset.event_count(tenant.schema)
             log(f"search: {events:,} events, {args.search_requests} requests per query")
             searches = reads.measure(tenant, args.port, args.search_requests)
+            live_result = None
+            if args.live_clients:
+                log(f"live tail: {args.live_clients} clients, {args.live_rate} events/s, 10 s")
+                live_result = live.measure(
+                    args.port, tenant.read_key, tenant.ingest_key, clients=args.live_clients, rate=args.live_rate
+                )
+                dataset.delete_received_since(tenant.schema, ingest_started)
         server_errors = server.error_lines()
     finally:
         tenant.revoke_keys()
@@ -119,7 +128,7 @@ def main():
         f"{reads.WARMUP} warm-up, at most {reads.MAX_SECONDS} s per query and side"
     )
     run = report.Run(
-        machine=machine, settings=settings, searches=searches, server_errors=server_errors,
+        machine=machine, settings=settings, searches=searches, live=live_result, server_errors=server_errors,
         duration_s=time.monotonic() - _started, **ingest,
     )  # fmt: skip
     text = report.render(run)

@@ -5,6 +5,7 @@ read path accepts the same parameters with the same meaning.
 """
 
 import ipaddress
+import math
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -61,6 +62,20 @@ class EventFilter:
         for path, value in self.metadata:
             out["metadata." + ".".join(path)] = value
         return out
+
+
+def metadata_values(value: str) -> list:
+    """The JSON values `metadata.<path>=<value>` matches: the string, and the boolean or finite number it spells."""
+    if value in ("true", "false"):
+        return [value, value == "true"]
+    try:
+        number = int(value) if value.lstrip("-").isdigit() else float(value)
+    except ValueError:
+        return [value]
+    # "nan" and "inf" spell floats that JSON (and so jsonb) cannot hold.
+    if isinstance(number, float) and not math.isfinite(number):
+        return [value]
+    return [value, number]
 
 
 def _values(params, name: str, errors: dict) -> list[str]:

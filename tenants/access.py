@@ -1,6 +1,7 @@
 """The permission matrix: for every API route (by URL name) and method, who may call it.
 
-Every API view is checked against this table by tenants.permissions.AccessPolicy;
+Every API view is checked against this table by tenants.permissions.AccessPolicy, and every
+WebSocket route (its handshake being a GET) by tenants.ws.ws_refusal, which runs the same policy;
 a route or method missing here is refused, so a new endpoint needs an entry.
 """
 
@@ -34,6 +35,8 @@ MATRIX: dict[str, dict[str, Rule]] = {
     "log-list": {"GET": READ, "POST": INGEST},
     "log-bulk": {"POST": INGEST},
     "log-detail": {"GET": READ},
+    # WebSocket routes (search/routing.py): the handshake is a GET; tenants.ws.ws_refusal applies the rule.
+    "log-stream": {"GET": READ},
 }
 
 

@@ -14,8 +14,8 @@ from django.db import connection
 from django_redis import get_redis_connection
 
 from conftest import event_body
-from ingest.models import Event, OutboxEntry
 from ingest import tasks
+from ingest.models import Event, OutboxEntry
 from ingest.tasks import relay_all_tenants
 from ingest.tests.relay_probe import probe_key
 

@@ -1,11 +1,14 @@
 """The Postgres query backend: EventFilter -> queryset over the tenant's event table."""
 
+import operator
+from functools import reduce
+
 from django.db.models import BooleanField, Q, QuerySet
 from django.db.models.expressions import RawSQL
 
 from ingest.models import Event
 
-from ..filters import EventFilter
+from ..filters import EventFilter, metadata_values
 
 
 def _nested(path: list[str], value) -> dict:
@@ -17,16 +20,7 @@ def _nested(path: list[str], value) -> dict:
 
 def _metadata_q(path: list[str], value: str) -> Q:
     """metadata.<path>=<value> matches the string, or the number/boolean it spells."""
-    q = Q(metadata__contains=_nested(path, value))
-    if value in ("true", "false"):
-        q |= Q(metadata__contains=_nested(path, value == "true"))
-    else:
-        try:
-            number = int(value) if value.lstrip("-").isdigit() else float(value)
-            q |= Q(metadata__contains=_nested(path, number))
-        except ValueError:
-            pass
-    return q
+    return reduce(operator.or_, (Q(metadata__contains=_nested(path, v)) for v in metadata_values(value)))
 
 
 def filtered(f: EventFilter) -> QuerySet:

@@ -1,0 +1,99 @@
+"""Live tail under load: 100 WebSocket clients, events posted at a fixed rate, latency and losses.
+
+Latency is the client's receipt time minus the event's `received_at` (stamped by the
+server just before the insert), so it covers insert, commit, publish, fan-out and delivery;
+everything runs on one machine, one clock. Clients run in a few processes of their own
+so that parsing 100 x 1,000 messages a second does not become the bottleneck being measured.
+"""
+
+import asyncio
+import http.client
+import multiprocessing as mp
+import time
+import uuid
+from datetime import datetime
+
+import orjson
+
+from .stats import Latencies
+
+BATCH_EVERY = 0.02  # seconds between bulk requests of the producer
+
+
+def _client_process(url: str, count: int, ready, go_home, results):
+    import websockets
+
+    async def one(received: dict, latencies: list):
+        async with websockets.connect(url, max_size=None, ping_interval=None) as ws:
+            ready.put(1)
+            while not go_home.is_set():
+                try:
+                    raw = await asyncio.wait_for(ws.recv(), timeout=0.5)
+                except TimeoutError:
+                    continue
+                now = time.time()
+                message = orjson.loads(raw)
+                if message.get("type") != "event":
+                    continue
+                event = message["event"]
+                received[event["id"]] = received.get(event["id"], 0) + 1
+                latencies.append(now - datetime.fromisoformat(event["received_at"]).timestamp())
+
+    async def main():
+        state = [({}, []) for _ in range(count)]
+        await asyncio.gather(*(one(r, lat) for r, lat in state), return_exceptions=True)
+        results.put([(list(r.items()), lat) for r, lat in state])
+
+    asyncio.run(main())
+
+
+def _post(port: int, key: str, body: bytes) -> list[str]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    conn.request("POST", "/api/v1/logs/bulk", body, {"Authorization": f"Bearer {key}",
+                                                     "Content-Type": "application/json"})  # fmt: skip
+    response = conn.getresponse()
+    data = response.read()
+    if response.status != 201:
+        raise RuntimeError(f"bulk POST answered {response.status}: {data[:200]!r}")
+    return orjson.loads(data)["ids"]
+
+
+def measure(port: int, read_key: str, ingest_key: str, *, clients=100, rate=1000, duration=10, processes=2) -> dict:
+    marker = f"live-bench-{uuid.uuid4().hex[:8]}"
+    url = f"ws://127.0.0.1:{port}/api/v1/logs/stream?token={read_key}&source={marker}"
+    ctx = mp.get_context("spawn")
+    ready, results, go_home = ctx.Queue(), ctx.Queue(), ctx.Event()
+    shares = [clients // processes + (1 if i < clients % processes else 0) for i in range(processes)]
+    workers = [ctx.Process(target=_client_process, args=(url, n, ready, go_home, results)) for n in shares]
+    for w in workers:
+        w.start()
+    for _ in range(clients):
+        ready.get(timeout=60)
+
+    per_batch = max(1, round(rate * BATCH_EVERY))
+    event = {"actor": {"id": "bench"}, "action": "LIVE", "resource": {"type": "bench"}, "source": marker}
+    body = orjson.dumps({"events": [event] * per_batch})
+    sent: list[str] = []
+    started = time.monotonic()
+    tick = started
+    while time.monotonic() - started < duration:
+        sent += _post(port, ingest_key, body)
+        tick += BATCH_EVERY
+        time.sleep(max(0.0, tick - time.monotonic()))
+    elapsed = time.monotonic() - started
+    time.sleep(3)  # let the last batches arrive
+    go_home.set()
+    reports = [r for _ in workers for r in results.get(timeout=60)]
+    for w in workers:
+        w.join(timeout=30)
+
+    latencies, lost, duplicates = Latencies(), 0, 0
+    expected = set(sent)
+    for items, lat in reports:
+        got = dict(items)
+        lost += len(expected - set(got))
+        duplicates += sum(n - 1 for n in got.values() if n > 1)
+        for value in lat:
+            latencies.add(value)
+    return {"clients": clients, "events": len(sent), "rate": len(sent) / elapsed, "lost": lost,
+            "duplicates": duplicates, **latencies.summary()}  # fmt: skip

@@ -1,0 +1,85 @@
+"""Events as the live tail sends them: each with its cursor and the text of its `event` message.
+
+Live batches are decoded once per process (every connection of a tenant gets the same bytes);
+stored events are read for replays through the Postgres backend, oldest first.
+"""
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import lru_cache
+
+import orjson
+from django.db.models import BooleanField
+from django.db.models.expressions import RawSQL
+
+from ingest.representation import event_json
+
+from .backends import postgres
+from .cursor import cursor_encode
+from .filters import EventFilter
+
+
+@dataclass(frozen=True, slots=True)
+class TailEvent:
+    id: str
+    key: tuple[datetime, uuid.UUID]  # (occurred_at, id): the keyset position
+    received_at: datetime
+    event: dict  # the API shape
+    cursor: str
+    text: str  # {"type": "event", "event": ..., "cursor": ...}
+
+
+def _ints_as_floats(value):
+    if isinstance(value, dict):
+        return {k: _ints_as_floats(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_ints_as_floats(v) for v in value]
+    return float(value) if isinstance(value, int) and not -(2**63) <= value < 2**64 else value
+
+
+def json_text(value) -> str:
+    """orjson's JSON text; an int beyond 64 bits is written as the float it was when stored.
+
+    Ingest reads such numbers as floats (orjson), but jsonb gives integral ones back as ints.
+    """
+    try:
+        return orjson.dumps(value, default=str).decode()
+    except orjson.JSONEncodeError:
+        return orjson.dumps(_ints_as_floats(value), default=str).decode()
+
+
+def _tail_event(event: dict, occurred_at: datetime, event_id: uuid.UUID, received_at: datetime) -> TailEvent:
+    cursor = cursor_encode(occurred_at, event_id)
+    text = json_text({"type": "event", "event": event, "cursor": cursor})
+    return TailEvent(str(event_id), (occurred_at, event_id), received_at, event, cursor, text)
+
+
+@lru_cache(maxsize=8)
+def decode_batch(raw: bytes) -> tuple[TailEvent, ...]:
+    """A batch published by ingest.live (a JSON array of events in the API shape)."""
+    return tuple(
+        _tail_event(
+            event,
+            datetime.fromisoformat(event["occurred_at"]),
+            uuid.UUID(event["id"]),
+            datetime.fromisoformat(event["received_at"]),
+        )
+        for event in orjson.loads(raw)
+    )
+
+
+def position_before(key: tuple[datetime, uuid.UUID]) -> tuple[datetime, uuid.UUID]:
+    """The keyset position right before this one: after it comes this event."""
+    occurred_at, event_id = key
+    if event_id.int:
+        return occurred_at, uuid.UUID(int=event_id.int - 1)
+    return occurred_at - timedelta(microseconds=1), uuid.UUID(int=(1 << 128) - 1)
+
+
+def replay_page(f: EventFilter, *, after: tuple[datetime, uuid.UUID], limit: int) -> list[TailEvent]:
+    """Stored events matching f strictly after the position, oldest first (call in the tenant's schema)."""
+    qs = postgres.filtered(f).filter(RawSQL("(occurred_at, id) > (%s, %s)", list(after), output_field=BooleanField()))
+    return [
+        _tail_event(event_json(e), e.occurred_at, e.id, e.received_at) for e in qs.order_by("occurred_at", "id")[:limit]
+    ]
