@@ -12,7 +12,6 @@ or, if an event not sent sorts before it (events come in commit order), right be
 
 import asyncio
 import logging
-import time
 import uuid
 from datetime import timedelta
 
@@ -38,8 +37,6 @@ BAD_REQUEST, LAGGED, SERVER_ERROR = 4400, 4008, 1011
 # A replayed event can also arrive live only if it was published after the connection joined its
 # group; ingest transactions are short, so it was received at most this long before the join.
 DUPLICATE_HORIZON = timedelta(seconds=60)
-# channels_redis forgets group members after its group_expiry (a day by default): join again hourly.
-REJOIN_SECONDS = 3600
 
 
 class LiveTailConsumer(AsyncWebsocketConsumer):
@@ -121,11 +118,7 @@ class LiveTailConsumer(AsyncWebsocketConsumer):
 
     async def _live(self):
         heartbeat = auditlog_setting("TAIL_HEARTBEAT_SECONDS")
-        joined = time.monotonic()
         while True:
-            if time.monotonic() - joined > REJOIN_SECONDS:
-                await self.channel_layer.group_add(self.group, self.channel_name)
-                joined = time.monotonic()
             try:
                 event = await asyncio.wait_for(self.pending.get(), timeout=heartbeat)
             except TimeoutError:

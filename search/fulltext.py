@@ -11,9 +11,10 @@ websearch_to_tsquery's grammar exactly: words and "quoted phrases" are ANDed, `-
 
 Not modelled: the compound tokens of PostgreSQL's parser (e-mail addresses, host names, URLs,
 file paths, hyphenated words, signed or decimal numbers and versions in text, XML tags), which
-it indexes as whole lexemes: for text containing those, the tail can differ from search (e.g.
-q=alice matches "alice@example.com" here, not in PostgreSQL). search/tests/test_stream_matching.py
-compares both on everything else.
+it indexes as whole lexemes, and a few Unicode case mappings (Python's lower() is not the
+database's): for text containing those, the tail can differ from search (e.g. q=alice matches
+"alice@example.com" here, not in PostgreSQL). search/tests/test_stream_matching.py compares both
+on everything else.
 """
 
 import hashlib
@@ -28,7 +29,8 @@ _WORD_RE = re.compile(r"[^\W_]+")
 _SPACE = " \t\n\r\f\v"
 _OPERATOR_CHARS = "!&|()<"  # skipped between operands; they end a word
 _WORD_END = _SPACE + _OPERATOR_CHARS + '":'
-_NOT, _AND, _OR, _PHRASE = "not", "and", "or", "phrase"  # operators are str, operands lists
+# Scanned operators (operands are lists of words) and the tags of query tree nodes.
+_NOT, _AND, _OR, _PHRASE = "not", "and", "or", "phrase"
 
 Positions = dict[str, frozenset[int]]
 

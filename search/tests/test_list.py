@@ -212,3 +212,12 @@ def test_bad_parameters_are_400(world, api, query, field):
 def test_tenant_subdomain_must_match_the_credential(world, api, dataset):
     assert api(world.globex.keys["read"]).get(URL, HTTP_HOST="acme.localhost").status_code == 403
     assert api(world.acme.keys["read"]).get(URL, HTTP_HOST="acme.localhost").status_code == 200
+
+
+def test_huge_numbers_in_metadata_are_rendered(world, api, marker):
+    body = event_body(source=marker, metadata={"big": 1e20, "small": 1})
+    created = api(world.acme.keys["ingest"]).post(URL, body, format="json")
+    assert created.status_code == 201
+    response = api(world.acme.keys["read"]).get(f"{URL}?source={marker}")
+    assert response.status_code == 200
+    assert response.json()["results"][0]["metadata"]["big"] == 1e20
