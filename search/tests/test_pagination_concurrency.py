@@ -4,23 +4,11 @@ import random
 import threading
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from django.db import connection
 from rest_framework.test import APIClient
 
 from conftest import event_body
 from ingest.models import Event
-
-
-@pytest.fixture
-def committed(django_db_setup, django_db_blocker, marker):
-    from conftest import _WORLD
-
-    with django_db_blocker.unblock():
-        yield _WORLD[0]
-        connection.set_tenant(_WORLD[0].acme.tenant)
-        Event.objects.filter(source=marker).delete()
-        connection.set_schema_to_public()
 
 
 def _client(key):
@@ -29,18 +17,18 @@ def _client(key):
     return client
 
 
-def test_paging_during_concurrent_inserts(committed, marker):
+def test_paging_during_concurrent_inserts(committed_world, marker):
     base = datetime.now(UTC) - timedelta(hours=1)
     # Many events share a timestamp, so the id half of the cursor matters.
     initial = [
         event_body(source=marker, occurred_at=(base + timedelta(seconds=i // 3)).isoformat()) for i in range(300)
     ]
-    writer = _client(committed.acme.keys["ingest"])
+    writer = _client(committed_world.acme.keys["ingest"])
     for start in range(0, 300, 100):
         assert (
             writer.post("/api/v1/logs/bulk", {"events": initial[start : start + 100]}, format="json").status_code == 201
         )
-    connection.set_tenant(committed.acme.tenant)
+    connection.set_tenant(committed_world.acme.tenant)
     existing = set(Event.objects.filter(source=marker).values_list("id", flat=True))
     connection.set_schema_to_public()
     assert len(existing) == 300
@@ -49,7 +37,7 @@ def test_paging_during_concurrent_inserts(committed, marker):
     inserted = []
 
     def keep_writing():
-        client = _client(committed.acme.keys["ingest"])
+        client = _client(committed_world.acme.keys["ingest"])
         rng = random.Random(7)
         try:
             while not stop.is_set():
@@ -65,7 +53,7 @@ def test_paging_during_concurrent_inserts(committed, marker):
     thread = threading.Thread(target=keep_writing)
     thread.start()
     try:
-        reader = _client(committed.acme.keys["read"])
+        reader = _client(committed_world.acme.keys["read"])
         seen, url = [], f"/api/v1/logs?source={marker}&limit=7"
         while url:
             page = reader.get(url).json()
