@@ -14,4 +14,4 @@ RUN useradd --system --uid 1000 auditlog && chown -R auditlog /app
 USER auditlog
 
 EXPOSE 8000
-CMD ["uvicorn", "auditlog.asgi:application", "--host", "0.0.0.0", "--port", "8000", "--workers", "4", "--no-access-log", "--log-level", "warning", "--lifespan", "off"]
+CMD ["uvicorn", "auditlog.asgi:application", "--host", "0.0.0.0", "--port", "8000", "--workers", "4", "--no-access-log", "--log-level", "warning", "--lifespan", "off", "--ws-per-message-deflate", "false"]

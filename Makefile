@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 export PORT
 
-.PHONY: run test bench bench-10m install migrate lint schema clean
+.PHONY: run test bench bench-live bench-10m install migrate lint schema clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -33,6 +33,9 @@ test: install .env
 
 bench: migrate
 	$(PY) bench/run.py
+
+bench-live: migrate
+	$(PY) bench/run.py --live-only
 
 bench-10m: migrate
 	$(PY) bench/run.py --events 10000000

@@ -60,8 +60,13 @@ def _build_tenant(slug: str) -> TenantWorld:
 
 
 @pytest.fixture(scope="session")
-def django_db_setup(django_db_setup, django_db_blocker):
+def django_db_setup(django_test_environment, django_db_blocker, django_db_keepdb, django_db_modify_db_settings):
+    """The test database, always: pytest-django's own fixture creates it only when a collected test asks for
+    `db`, and a run of only committed-world tests would otherwise talk to the configured database."""
+    from django.test.utils import setup_databases, teardown_databases
+
     with django_db_blocker.unblock():
+        created = setup_databases(verbosity=0, interactive=False, keepdb=django_db_keepdb, aliases={"default"})
         _WORLD.append(World(acme=_build_tenant("acme"), globex=_build_tenant("globex"), staff=None, staff_token=""))
         User.objects.filter(username="platform-staff").delete()
         staff = User.objects.create_user(
@@ -71,6 +76,8 @@ def django_db_setup(django_db_setup, django_db_blocker):
         _WORLD[0].staff_token = tokens_issue(user=staff, membership=None)["access"]
         connection.set_schema_to_public()
     yield
+    with django_db_blocker.unblock():
+        teardown_databases(created, verbosity=0, keepdb=django_db_keepdb)
 
 
 _WORLD: list[World] = []

@@ -21,23 +21,39 @@ BATCH_EVERY = 0.02  # seconds between bulk requests of the producer
 
 
 def _client_process(url: str, count: int, ready, go_home, results):
+    import gc
+
     import websockets
+
+    gc.disable()  # millions of small objects held to the end: collections would only stall the receipt clock
+
+    stamps: dict[str, float] = {}  # received_at of each event id, parsed once for all clients of the process
 
     async def one(received: dict, latencies: list):
         async with websockets.connect(url, max_size=None, ping_interval=None) as ws:
             ready.put(1)
             while not go_home.is_set():
                 try:
-                    raw = await asyncio.wait_for(ws.recv(), timeout=0.5)
+                    raw = await asyncio.wait_for(ws.recv(decode=False), timeout=0.5)
                 except TimeoutError:
                     continue
                 now = time.time()
                 message = orjson.loads(raw)
-                if message.get("type") != "event":
+                if message.get("type") == "event":
+                    items = [message]
+                elif message.get("type") == "events":
+                    items = message["events"]
+                else:
+                    if message.get("type") == "lagged":
+                        received["lagged"] = 1  # told to resume elsewhere; this client does not
                     continue
-                event = message["event"]
-                received[event["id"]] = received.get(event["id"], 0) + 1
-                latencies.append(now - datetime.fromisoformat(event["received_at"]).timestamp())
+                for item in items:
+                    event = item["event"]
+                    received[event["id"]] = received.get(event["id"], 0) + 1
+                    stamp = stamps.get(event["id"])
+                    if stamp is None:
+                        stamp = stamps[event["id"]] = datetime.fromisoformat(event["received_at"]).timestamp()
+                    latencies.append(now - stamp)
 
     async def main():
         state = [({}, []) for _ in range(count)]
@@ -58,9 +74,12 @@ def _post(port: int, key: str, body: bytes) -> list[str]:
     return orjson.loads(data)["ids"]
 
 
-def measure(port: int, read_key: str, ingest_key: str, *, clients=100, rate=1000, duration=10, processes=2) -> dict:
+def measure(
+    port: int, read_key: str, ingest_key: str, *, clients=100, rate=1000, duration=10, processes=2, batch=False
+) -> dict:
+    """One run; with batch, the clients ask for `events` messages (batch=true) instead of one message per event."""
     marker = f"live-bench-{uuid.uuid4().hex[:8]}"
-    url = f"ws://127.0.0.1:{port}/api/v1/logs/stream?token={read_key}&source={marker}"
+    url = f"ws://127.0.0.1:{port}/api/v1/logs/stream?token={read_key}&source={marker}&batch={str(batch).lower()}"
     ctx = mp.get_context("spawn")
     ready, results, go_home = ctx.Queue(), ctx.Queue(), ctx.Event()
     shares = [clients // processes + (1 if i < clients % processes else 0) for i in range(processes)]
@@ -87,13 +106,14 @@ def measure(port: int, read_key: str, ingest_key: str, *, clients=100, rate=1000
     for w in workers:
         w.join(timeout=30)
 
-    latencies, lost, duplicates = Latencies(), 0, 0
+    latencies, lost, duplicates, lagged = Latencies(), 0, 0, 0
     expected = set(sent)
     for items, lat in reports:
         got = dict(items)
+        lagged += got.pop("lagged", 0)
         lost += len(expected - set(got))
         duplicates += sum(n - 1 for n in got.values() if n > 1)
         for value in lat:
             latencies.add(value)
-    return {"clients": clients, "events": len(sent), "rate": len(sent) / elapsed, "lost": lost,
-            "duplicates": duplicates, **latencies.summary()}  # fmt: skip
+    return {"batch": batch, "clients": clients, "events": len(sent), "rate": len(sent) / elapsed, "lost": lost,
+            "duplicates": duplicates, "lagged": lagged, **latencies.summary()}  # fmt: skip

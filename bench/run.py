@@ -55,6 +55,13 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--search-requests", type=int, default=200, help="timed requests per search query")
     parser.add_argument("--live-clients", type=int, default=100, help="WebSocket clients of the live tail (0: skip)")
     parser.add_argument("--live-rate", type=int, default=1000, help="events per second posted during the live run")
+    parser.add_argument(
+        "--live-workers",
+        type=int,
+        default=2,
+        help="uvicorn workers of the live run (a WebSocket process of its own, as in docker-compose)",
+    )
+    parser.add_argument("--live-only", action="store_true", help="measure only the live tail (no data set needed)")
     args = parser.parse_args()
     if args.connections < 2 or args.bulk_events < BULK_BATCH:
         parser.error(f"--connections needs at least 2 and --bulk-events at least {BULK_BATCH}.")
@@ -88,10 +95,50 @@ def measure_ingest(args, tenant) -> dict:
     return {"single": single, "insert": insert, "bulk": bulk, "copy": copy}
 
 
+def measure_live(args, tenant) -> list[dict]:
+    """The live tail with one message per event (the default), then with batched `events` messages."""
+    results = []
+    for batch in (False, True):
+        log(
+            f"live tail: {args.live_workers} uvicorn workers, {args.live_clients} clients, {args.live_rate} events/s, "
+            f"10 s, batch={batch}"
+        )
+        results.append(
+            live.measure(
+                args.port,
+                tenant.read_key,
+                tenant.ingest_key,
+                clients=args.live_clients,
+                rate=args.live_rate,
+                batch=batch,
+            )  # fmt: skip
+        )
+    return results
+
+
+def live_only(args):
+    """--live-only: just the live tail, against the bench tenant; its table goes to results/live.md."""
+    tenant = bench_tenant()
+    try:
+        with Server(args.port, args.live_workers, RESULTS / "uvicorn-live.log") as server:
+            started = now()
+            results = measure_live(args, tenant)
+            dataset.delete_received_since(tenant.schema, started)
+        errors = server.error_lines()
+    finally:
+        tenant.revoke_keys()
+    text = "\n".join(["# Live tail", "", f"Machine: {report.machine()}.", "", *report.live_table(results), "",
+                      *(f"- server: {line}" for line in errors)])  # fmt: skip
+    (RESULTS / "live.md").write_text(text)
+    print(text)
+
+
 def main():
     args = parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwind: stop the server, revoke the keys
     RESULTS.mkdir(exist_ok=True)
+    if args.live_only:
+        return live_only(args)
     machine = report.machine()
     tenant = bench_tenant()
     try:
@@ -110,14 +157,13 @@ def main():
             events = dataset.event_count(tenant.schema)
             log(f"search: {events:,} events, {args.search_requests} requests per query")
             searches = reads.measure(tenant, args.port, args.search_requests)
-            live_result = None
-            if args.live_clients:
-                log(f"live tail: {args.live_clients} clients, {args.live_rate} events/s, 10 s")
-                live_result = live.measure(
-                    args.port, tenant.read_key, tenant.ingest_key, clients=args.live_clients, rate=args.live_rate
-                )
-                dataset.delete_received_since(tenant.schema, ingest_started)
         server_errors = server.error_lines()
+        live_result = None
+        if args.live_clients:
+            with Server(args.port, args.live_workers, RESULTS / "uvicorn-live.log") as server:
+                live_result = measure_live(args, tenant)
+                dataset.delete_received_since(tenant.schema, ingest_started)
+            server_errors += server.error_lines()
     finally:
         tenant.revoke_keys()
     settings = (
@@ -125,7 +171,8 @@ def main():
         f"workers; wrk 2 threads x {args.connections} connections x {args.duration} s, baseline {INSERT_THREADS} "
         f"connections; bulk {args.bulk_events:,} events in requests of {BULK_BATCH:,} from {args.bulk_clients} "
         f"clients, COPY from as many connections; search {args.search_requests} requests per query after "
-        f"{reads.WARMUP} warm-up, at most {reads.MAX_SECONDS} s per query and side"
+        f"{reads.WARMUP} warm-up, at most {reads.MAX_SECONDS} s per query and side; live tail on uvicorn "
+        f"{args.live_workers} workers"
     )
     run = report.Run(
         machine=machine, settings=settings, searches=searches, live=live_result, server_errors=server_errors,

@@ -24,7 +24,7 @@ class Server:
             raise SystemExit(f"Port {self.port} is already in use; choose another with --port.")
         command = [
             str(ROOT / ".venv" / "bin" / "uvicorn"), "auditlog.asgi:application", "--port", str(self.port),
-            "--workers", str(self.workers), "--no-access-log", "--lifespan", "off",
+            "--workers", str(self.workers), "--no-access-log", "--lifespan", "off", "--ws-per-message-deflate", "false",
         ]  # fmt: skip
         env = {**os.environ, "DEBUG": "0", "SECRET_KEY": server_secret_key()}
         with open(self.log_path, "wb") as log:

@@ -18,7 +18,7 @@ stop() {
 trap stop INT TERM EXIT
 
 "$VENV/bin/uvicorn" auditlog.asgi:application --host 0.0.0.0 --port "$PORT" --workers "$WEB_WORKERS" \
-  --no-access-log --log-level warning --lifespan off &
+  --no-access-log --log-level warning --lifespan off --ws-per-message-deflate false &
 pids+=($!)
 "$VENV/bin/celery" -A auditlog worker --loglevel "${CELERY_LOG_LEVEL:-warning}" --concurrency 2 &
 pids+=($!)

@@ -5,6 +5,7 @@ stored events are read for replays through the Postgres backend, oldest first.
 """
 
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -18,6 +19,7 @@ from ingest.representation import event_json
 from .backends import postgres
 from .cursor import cursor_encode
 from .filters import EventFilter
+from .matching import event_matches
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +30,19 @@ class TailEvent:
     event: dict  # the API shape
     cursor: str
     text: str  # {"type": "event", "event": ..., "cursor": ...}
+
+    @property
+    def item(self) -> str:
+        """The text of this event inside a batch: {"event": ..., "cursor": ...} (the message without its type)."""
+        return "{" + self.text[_EVENT_PREFIX:]
+
+
+_EVENT_PREFIX = len('{"type":"event",')
+
+
+def batch_text(events) -> str:
+    """One `events` message for several events: {"type": "events", "events": [{"event", "cursor"}, ...]}."""
+    return '{"type":"events","events":[' + ",".join(e.item for e in events) + "]}"
 
 
 def _ints_as_floats(value):
@@ -67,6 +82,45 @@ def decode_batch(raw: bytes) -> tuple[TailEvent, ...]:
         )
         for event in orjson.loads(raw)
     )
+
+
+@dataclass(slots=True)
+class Selection:
+    """The events of one published batch that a filter selects, in keyset order; shared by the connections
+    of the process whose filters are the same, with the text of its `events` message made once."""
+
+    events: tuple[TailEvent, ...]
+    _text: str | None = None
+
+    @property
+    def text(self) -> str:
+        if self._text is None:
+            self._text = batch_text(self.events)
+        return self._text
+
+
+_SELECTIONS: OrderedDict[tuple[bytes, str], Selection] = OrderedDict()
+SELECTIONS_KEPT = 512
+
+
+def filter_key(f: EventFilter) -> str:
+    """Equal for filters that select the same events (as query parameters, sorted)."""
+    return orjson.dumps(f.as_params(), option=orjson.OPT_SORT_KEYS).decode()
+
+
+def select(raw: bytes, f: EventFilter, key: str) -> Selection:
+    """What f (whose filter_key is key) selects of a published batch: matched once per process and filter.
+
+    Connections run on one event loop, so the cache needs no lock; the batch's bytes hash once.
+    """
+    selection = _SELECTIONS.get((raw, key))
+    if selection is None:
+        events = [e for e in decode_batch(raw) if event_matches(f, e.event)]
+        selection = Selection(tuple(sorted(events, key=lambda e: e.key)))  # a bulk's events share their time
+        _SELECTIONS[(raw, key)] = selection
+        if len(_SELECTIONS) > SELECTIONS_KEPT:
+            _SELECTIONS.popitem(last=False)
+    return selection
 
 
 def position_before(key: tuple[datetime, uuid.UUID]) -> tuple[datetime, uuid.UUID]:

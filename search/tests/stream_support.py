@@ -44,14 +44,16 @@ async def next_message(comm: WebsocketCommunicator, timeout: float = 5) -> dict:
 
 
 async def next_events(comm: WebsocketCommunicator, count: int, timeout: float = 10) -> list[dict]:
-    """The next `count` event messages (heartbeats skipped)."""
+    """The next `count` events, each as {"event", "cursor"} (heartbeats skipped; `events` messages unpacked)."""
     out: list[dict] = []
     async with asyncio.timeout(timeout):
         while len(out) < count:
             message = await next_message(comm, timeout)
-            assert message["type"] in ("event", "heartbeat"), message
+            assert message["type"] in ("event", "events", "heartbeat"), message
             if message["type"] == "event":
                 out.append(message)
+            elif message["type"] == "events":
+                out += message["events"]
     return out
 
 

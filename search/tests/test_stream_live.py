@@ -121,6 +121,7 @@ async def test_heartbeats_while_idle(committed_world, marker, settings):
         ({"q": ""}, "q"),
         ({"from": "yesterday"}, "from"),
         ({"since": "not-a-cursor"}, "cursor"),
+        ({"batch": "yes"}, "batch"),
     ],
 )
 async def test_bad_filters_or_cursor_get_an_error_then_4400(committed_world, params, field):
@@ -130,3 +131,23 @@ async def test_bad_filters_or_cursor_get_an_error_then_4400(committed_world, par
     assert field in message["error"]["details"], message
     assert await close_code(comm) == 4400
     await comm.disconnect()
+
+
+@pytest.mark.asyncio
+async def test_batch_mode_sends_what_is_ready_as_one_events_message(committed_world, marker, settings):
+    """With batch=true a committed bulk arrives as one `events` message, in keyset order, each with its cursor."""
+    settings.AUDITLOG = {**settings.AUDITLOG, "TAIL_HEARTBEAT_SECONDS": 5}
+    w = committed_world
+    comm = await opened(tail({"source": marker, "batch": "true"}, token=w.acme.keys["read"]))
+    single = await opened(tail({"source": marker}, token=w.acme.keys["read"]))
+    ids = await written(w.acme.keys["ingest"], [event_body(source=marker, message=f"b {i}") for i in range(5)])
+    message = await next_message(comm)
+    assert message["type"] == "events" and set(message) == {"type", "events"}
+    assert sorted(item["event"]["id"] for item in message["events"]) == sorted(ids)
+    singles = await next_events(single, 5)
+    assert [item["event"]["id"] for item in message["events"]] == [m["event"]["id"] for m in singles]
+    assert [item["cursor"] for item in message["events"]] == [m["cursor"] for m in singles]
+    assert [set(item) for item in message["events"]] == [{"event", "cursor"}] * 5
+    assert await comm.receive_nothing(0.3)
+    await comm.disconnect()
+    await single.disconnect()

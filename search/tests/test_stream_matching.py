@@ -187,3 +187,34 @@ def test_filters_agree_with_the_postgres_backend_on_random_events(world, marker)
         selected += bool(expected)
     assert selected > 150  # most filters select something
     connection.set_schema_to_public()
+
+
+def _published(*events: dict) -> bytes:
+    """A batch as ingest.live publishes it, of events in the API shape (only what the tail reads)."""
+    return orjson.dumps(list(events))
+
+
+def _shape(i: int, severity: str, at: str) -> dict:
+    return {"id": f"0190f0f0-0000-7000-8000-{i:012d}", "occurred_at": at, "received_at": at, "severity": severity}
+
+
+def test_a_batch_is_matched_once_per_filter_in_keyset_order():
+    """Connections whose filters are equal share one Selection (and its text); other filters get their own."""
+    from search.tail import filter_key, select
+
+    raw = _published(
+        _shape(2, "ERROR", "2026-01-01T00:00:01+00:00"),
+        _shape(1, "ERROR", "2026-01-01T00:00:01+00:00"),  # same time: id decides
+        _shape(3, "INFO", "2026-01-01T00:00:00+00:00"),
+    )
+    errors, also_errors = (parse_filters(QueryDict("severity=ERROR"))[0] for _ in range(2))
+    everything = EventFilter()
+    first = select(raw, errors, filter_key(errors))
+    assert select(bytes(raw), also_errors, filter_key(also_errors)) is first  # an equal copy of the bytes, too
+    assert [e.id[-1] for e in first.events] == ["1", "2"]
+    all_of_it = select(raw, everything, filter_key(everything))
+    assert all_of_it is not first and [e.id[-1] for e in all_of_it.events] == ["3", "1", "2"]
+    message = orjson.loads(first.text)
+    assert message["type"] == "events"
+    assert [item["event"]["id"] for item in message["events"]] == [e.id for e in first.events]
+    assert [item["cursor"] for item in message["events"]] == [e.cursor for e in first.events]

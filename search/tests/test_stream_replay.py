@@ -55,7 +55,8 @@ async def test_replay_applies_the_filters_oldest_first_after_the_cursor(committe
 
 
 @pytest.mark.asyncio
-async def test_replay_then_live_while_events_are_written(committed_world, marker, settings):
+@pytest.mark.parametrize("batch", ["false", "true"])
+async def test_replay_then_live_while_events_are_written(committed_world, marker, settings, batch):
     """Every event after the cursor arrives exactly once, those written during the switch included."""
     settings.AUDITLOG = {**settings.AUDITLOG, "TAIL_REPLAY_PAGE": 7}
     w = committed_world
@@ -85,7 +86,8 @@ async def test_replay_then_live_while_events_are_written(committed_world, marker
     writer = threading.Thread(target=keep_writing)
     writer.start()
     try:
-        comm = await opened(tail({"source": marker, "since": cursor_encode(*cursor_key)}, token=w.acme.keys["read"]))
+        params = {"source": marker, "since": cursor_encode(*cursor_key), "batch": batch}
+        comm = await opened(tail(params, token=w.acme.keys["read"]))
         received = [m["event"]["id"] for m in await next_events(comm, 30)]  # the replay, at least
     finally:
         await asyncio.to_thread(writer.join)
