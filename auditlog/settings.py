@@ -244,6 +244,14 @@ AUDITLOG = {
     "TAIL_HEARTBEAT_SECONDS": env.float("TAIL_HEARTBEAT_SECONDS", default=20.0),
     "TAIL_QUEUE_EVENTS": env.int("TAIL_QUEUE_EVENTS", default=1000),
     "TAIL_REPLAY_PAGE": env.int("TAIL_REPLAY_PAGE", default=500),
+    # Tenant policy defaults (GET/PATCH /api/v1/settings overrides them per tenant).
+    "RETENTION_DAYS": env.int("RETENTION_DAYS", default=90),
+    "POLICY_CACHE_SECONDS": env.float("POLICY_CACHE_SECONDS", default=5.0),
+    # Rate limits: requests per window, per tenant and per credential; ingest and reads apart.
+    "RATE_INGEST_PER_SECOND": env.int("RATE_INGEST_PER_SECOND", default=2000),
+    "RATE_INGEST_PER_SECOND_PER_CREDENTIAL": env.int("RATE_INGEST_PER_SECOND_PER_CREDENTIAL", default=1000),
+    "RATE_READ_PER_MINUTE": env.int("RATE_READ_PER_MINUTE", default=12000),
+    "RATE_READ_PER_MINUTE_PER_CREDENTIAL": env.int("RATE_READ_PER_MINUTE_PER_CREDENTIAL", default=6000),
 }
 
 LOGGING = {

@@ -21,6 +21,7 @@ class Rule:
 ANYONE = Rule(anonymous=True)
 STAFF = Rule(staff=True)
 ADMIN = Rule(role=Role.ADMIN)
+AUDITOR = Rule(role=Role.AUDITOR)
 READ = Rule(role=Role.USER, scope=Scope.READ)
 INGEST = Rule(role=Role.ADMIN, scope=Scope.INGEST)
 
@@ -32,6 +33,7 @@ MATRIX: dict[str, dict[str, Rule]] = {
     "apikey-detail": {"GET": ADMIN, "DELETE": ADMIN},
     "member-list": {"GET": ADMIN, "POST": ADMIN},
     "member-detail": {"GET": ADMIN, "PATCH": ADMIN, "DELETE": ADMIN},
+    "settings": {"GET": AUDITOR, "PATCH": ADMIN},
     "log-list": {"GET": READ, "POST": INGEST},
     "log-bulk": {"POST": INGEST},
     "log-detail": {"GET": READ},

@@ -76,3 +76,22 @@ class ApiKey(models.Model):
 
     def __str__(self):
         return f"{self.name} ({self.prefix})"
+
+
+class TenantSettings(models.Model):
+    """A tenant's policies (GET/PATCH /api/v1/settings): retention, masking rules, sensitive fields, limits.
+
+    Read through tenants.selectors.tenant_settings (cached briefly per process); shapes are checked by
+    tenants.policies.
+    """
+
+    tenant = models.OneToOneField(Tenant, on_delete=models.CASCADE, primary_key=True, related_name="policy")
+    retention_days = models.PositiveIntegerField(default=90)
+    # {"keys": [key names masked wherever they occur], "paths": [dotted paths], "patterns": [regexes]}
+    masking = models.JSONField(default=dict)
+    sensitive_fields = models.JSONField(default=list)  # dotted paths under metadata, encrypted at rest
+    limits = models.JSONField(default=dict)  # overrides of the rate limits (tenants.policies.LIMIT_NAMES)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self):
+        return f"settings of {self.tenant_id}"

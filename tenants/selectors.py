@@ -8,7 +8,10 @@ import orjson
 from django.db import connection
 from django.utils import timezone
 
-from .models import ApiKey, Domain, Membership, Tenant
+from auditlog.conf import auditlog_setting
+
+from .models import ApiKey, Domain, Membership, Tenant, TenantSettings
+from .policies import Policy
 
 API_KEY_PREFIX = "alk_"
 
@@ -115,3 +118,24 @@ def tenant_for_host(host: str) -> Tenant | None:
 
 def host_cache_clear():
     _HOST_CACHE.clear()
+
+
+_POLICIES: dict[int, tuple[float, Policy]] = {}
+
+
+def tenant_policy(tenant: Tenant) -> Policy:
+    """The tenant's effective policy, cached per process for POLICY_CACHE_SECONDS (ingest reads it per request)."""
+    now = time.monotonic()
+    hit = _POLICIES.get(tenant.pk)
+    if hit is not None and now - hit[0] < auditlog_setting("POLICY_CACHE_SECONDS"):
+        return hit[1]
+    policy = Policy.of(TenantSettings.objects.filter(tenant_id=tenant.pk).first())
+    _POLICIES[tenant.pk] = (now, policy)
+    return policy
+
+
+def tenant_policy_cache_clear(tenant: Tenant | None = None) -> None:
+    if tenant is None:
+        _POLICIES.clear()
+    else:
+        _POLICIES.pop(tenant.pk, None)

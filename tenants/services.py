@@ -12,8 +12,9 @@ from rest_framework_simplejwt.tokens import RefreshToken
 
 from auditlog.errors import CONFLICT, ApiError, FieldErrors
 
-from .models import ApiKey, Domain, Membership, Role, Scope, Tenant, User
-from .selectors import API_KEY_PREFIX, host_cache_clear, secret_digest
+from . import policies
+from .models import ApiKey, Domain, Membership, Role, Scope, Tenant, TenantSettings, User
+from .selectors import API_KEY_PREFIX, host_cache_clear, secret_digest, tenant_policy_cache_clear
 
 SLUG_RE = re.compile(r"^[a-z][a-z0-9-]{1,46}[a-z0-9]$")
 RESERVED_SLUGS = {"public", "www", "api", "admin", "static", "app", "auth", "docs"}
@@ -192,3 +193,36 @@ def token_refresh(*, raw_refresh: str) -> dict:
     elif not User.objects.filter(pk=refresh.get("user_id"), is_active=True, is_staff=True).exists():
         return {}
     return {"access": str(refresh.access_token)}
+
+
+SETTINGS_FIELDS = {
+    "retention_days": policies.retention_clean,
+    "masking": policies.masking_clean,
+    "sensitive_fields": policies.sensitive_clean,
+    "limits": policies.limits_clean,
+}
+
+
+def tenant_settings_update(*, tenant: Tenant, changes) -> TenantSettings:
+    """Apply a PATCH of the tenant's settings: each given field is replaced whole (limits: merged by name,
+    null restoring a default); nothing is stored unless every field is valid."""
+    if not isinstance(changes, dict):
+        raise FieldErrors({"non_field_errors": ["A JSON object is required."]})
+    errors: dict[str, list[str]] = {name: ["Unknown field."] for name in changes if name not in SETTINGS_FIELDS}
+    cleaned = {}
+    for name, value in changes.items():
+        if name in SETTINGS_FIELDS:
+            cleaned[name], field_errors = SETTINGS_FIELDS[name](value)
+            errors.update(field_errors)
+    if errors:
+        raise FieldErrors(errors)
+    with transaction.atomic():
+        row, _ = TenantSettings.objects.select_for_update().get_or_create(tenant=tenant)
+        if "limits" in cleaned:
+            merged = {**row.limits, **cleaned.pop("limits")}
+            row.limits = {k: v for k, v in merged.items() if changes["limits"].get(k, v) is not None}
+        for name, value in cleaned.items():
+            setattr(row, name, value)
+        row.save()
+    tenant_policy_cache_clear(tenant)
+    return row

@@ -95,3 +95,44 @@ class ApiKeyPageOut(serializers.Serializer):
 
 class MemberPageOut(serializers.Serializer):
     results = MemberOut(many=True)
+
+
+class MaskingRules(serializers.Serializer):
+    keys = serializers.ListField(child=serializers.CharField(), help_text="Key names masked wherever they occur.")
+    paths = serializers.ListField(
+        child=serializers.CharField(), help_text="Dotted paths masked whole: message, metadata.card.number, ..."
+    )
+    patterns = serializers.ListField(child=serializers.CharField(), help_text="RE2 regexes; what they match is masked.")
+
+
+class Limits(serializers.Serializer):
+    ingest_per_second = serializers.IntegerField()
+    ingest_per_second_per_credential = serializers.IntegerField()
+    read_per_minute = serializers.IntegerField()
+    read_per_minute_per_credential = serializers.IntegerField()
+
+
+class SettingsOut(serializers.Serializer):
+    retention_days = serializers.IntegerField()
+    masking = MaskingRules()
+    sensitive_fields = serializers.ListField(
+        child=serializers.CharField(), help_text="Paths under metadata encrypted at rest."
+    )
+    limits = Limits(help_text="Requests per window; the effective values (defaults where not set).")
+    updated_at = serializers.DateTimeField(allow_null=True)
+
+
+class LimitsPatch(serializers.Serializer):
+    ingest_per_second = serializers.IntegerField(required=False, allow_null=True, min_value=1)
+    ingest_per_second_per_credential = serializers.IntegerField(required=False, allow_null=True, min_value=1)
+    read_per_minute = serializers.IntegerField(required=False, allow_null=True, min_value=1)
+    read_per_minute_per_credential = serializers.IntegerField(required=False, allow_null=True, min_value=1)
+
+
+class SettingsPatchIn(serializers.Serializer):
+    """Documentation of PATCH /api/v1/settings; the body is checked by tenants.policies."""
+
+    retention_days = serializers.IntegerField(required=False, min_value=1, max_value=3650)
+    masking = MaskingRules(required=False)
+    sensitive_fields = serializers.ListField(child=serializers.CharField(), required=False)
+    limits = LimitsPatch(required=False, help_text="Merged by name; null restores the default.")

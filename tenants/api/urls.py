@@ -10,4 +10,5 @@ urlpatterns = [
     path("api-keys/<int:pk>", views.ApiKeyDetailView.as_view(), name="apikey-detail"),
     path("members", views.MemberListView.as_view(), name="member-list"),
     path("members/<int:pk>", views.MemberDetailView.as_view(), name="member-detail"),
+    path("settings", views.SettingsView.as_view(), name="settings"),
 ]

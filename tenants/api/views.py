@@ -10,7 +10,8 @@ from auditlog.errors import FieldErrors
 from auditlog.openapi import error_responses
 
 from .. import selectors, services
-from ..models import ApiKey, Membership
+from ..models import ApiKey, Membership, TenantSettings
+from ..policies import Policy
 from . import serializers as s
 
 ERRORS = error_responses(400, 401, 403)
@@ -159,6 +160,42 @@ class MemberDetailView(APIView):
     def delete(self, request, pk):
         services.member_delete(membership=self._get(request, pk))
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class SettingsView(APIView):
+    """The tenant's policies: retention, masking rules, sensitive (encrypted) fields, rate limits."""
+
+    @extend_schema(operation_id="settings_get", responses={200: s.SettingsOut, **READ_ERRORS}, tags=["settings"])
+    def get(self, request):
+        return Response(_settings_out(request.auth.tenant))
+
+    @extend_schema(
+        operation_id="settings_update",
+        request=s.SettingsPatchIn,
+        responses={200: s.SettingsOut, **ERRORS},
+        tags=["settings"],
+        description="Each field given replaces the stored one (limits are merged by name; null restores a "
+        "default). Takes effect within POLICY_CACHE_SECONDS in every process.",
+    )
+    def patch(self, request):
+        services.tenant_settings_update(tenant=request.auth.tenant, changes=request.data)
+        return Response(_settings_out(request.auth.tenant))
+
+
+def _settings_out(tenant) -> dict:
+    row = TenantSettings.objects.filter(tenant=tenant).first()
+    policy = Policy.of(row)
+    return {
+        "retention_days": policy.retention_days,
+        "masking": {
+            "keys": row.masking.get("keys", []) if row else [],
+            "paths": list(policy.masking.paths),
+            "patterns": [p.pattern for p in policy.masking.patterns],
+        },
+        "sensitive_fields": list(policy.sensitive_fields),
+        "limits": policy.limits,
+        "updated_at": row.updated_at if row else None,
+    }
 
 
 def _valid(serializer_class, data) -> dict:
