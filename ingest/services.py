@@ -11,8 +11,11 @@ from psycopg import sql
 
 from auditlog.conf import auditlog_setting
 from auditlog.errors import FieldErrors, TenantMismatch
+from tenants.selectors import tenant_policy
 
+from .crypto import encrypt_row
 from .live import live_publish
+from .masking import mask_row
 from .models import Event
 from .tasks import relay_kick
 from .uuid7 import uuid7
@@ -182,6 +185,15 @@ def _store_keyed(rows: list[dict], header_key: str | None) -> StoreResult:
     return StoreResult(ids=ids, created=created)
 
 
+def _protect(rows: list[dict]) -> None:
+    """Mask, then encrypt, validated rows of the current tenant (in place), before anything stores them."""
+    tenant = connection.tenant
+    policy = tenant_policy(tenant)
+    for row in rows:
+        mask_row(row, policy)
+        encrypt_row(row, tenant, policy)
+
+
 def event_create(*, tenant_slug: str, body, idempotency_key: str | None = None) -> tuple[Event, bool]:
     """Store one event. Returns (event, created); a repeat returns the original with created=False."""
     now = timezone.now()
@@ -190,6 +202,7 @@ def event_create(*, tenant_slug: str, body, idempotency_key: str | None = None) 
     except EventInvalid as exc:
         raise FieldErrors(exc.errors) from None
     _check_tenant([row], tenant_slug)
+    _protect([row])
     result = _store([row], header_key=idempotency_key)
     if result.created[0]:
         return Event(**{c: row[c] for c in COLUMNS}), True
@@ -217,6 +230,7 @@ def events_bulk_create(*, tenant_slug: str, events) -> dict:
             errors, message=f"{len(bad)} of {len(events)} events are invalid; nothing was stored.", invalid_indexes=bad
         )
     _check_tenant(rows, tenant_slug)
+    _protect(rows)
     result = _store(rows)
     created = sum(result.created)
     return {"created": created, "duplicates": len(rows) - created, "ids": result.ids}

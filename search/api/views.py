@@ -10,8 +10,8 @@ from rest_framework.views import APIView
 from auditlog.openapi import error_responses
 from ingest.api.schemas import EventPageSchema, EventSchema
 from ingest.api.views import EventCreateMixin
-from ingest.representation import event_json
 
+from ..audience import audience_of, event_view
 from ..cursor import cursor_decode
 from ..filters import LIST_PARAMS, parse_filters, parse_limit
 from ..selectors import event_get, events_page
@@ -49,7 +49,8 @@ class LogListView(EventCreateMixin, APIView):
         if page.next_cursor:
             params = {**f.as_params(), "limit": limit, "cursor": page.next_cursor}
             next_url = request.build_absolute_uri(request.path) + "?" + urlencode(params)
-        return Response({"results": [event_json(e) for e in page.events], "next": next_url})
+        audience = audience_of(request.auth)
+        return Response({"results": [event_view(e, audience) for e in page.events], "next": next_url})
 
 
 class LogDetailView(APIView):
@@ -60,4 +61,4 @@ class LogDetailView(APIView):
         event = event_get(event_id)
         if event is None:
             raise exceptions.NotFound("No such event.")
-        return Response(event_json(event))
+        return Response(event_view(event, audience_of(request.auth)))
