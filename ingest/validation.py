@@ -17,7 +17,9 @@ from auditlog.conf import auditlog_setting
 from .models import ActorType, Severity
 
 ACTION_RE = re.compile(r"^[A-Z][A-Z0-9_.:-]{0,63}$")
-CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# C0 controls but tab, newline and carriage return; DEL; C1 controls. Stripped from every string of an event
+# (keys too) before masking and storage: they hide text from people and detectors, and PostgreSQL refuses NUL.
+CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
 TOP_FIELDS = {
     "event_id",
@@ -44,6 +46,8 @@ SEVERITIES = frozenset(Severity.values)
 SHORT = 256  # ids, names, types
 UA_MAX = 1024
 TAG_MAX = 64
+JSON_KEY_MAX = 256  # metadata and changes keys
+JSON_STRING_MAX = 4096  # metadata and changes string values
 EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,253}$")
 
 
@@ -130,14 +134,24 @@ def _depth(value, limit: int, level: int = 1) -> bool:
     return True
 
 
-def _clean_json(value):
-    """Strip control characters from every string (keys too) of a JSON value."""
+def _clean_json(c: _Collector, value, path: str):
+    """Strip control characters from every string (keys too) of a JSON value, and check their lengths; an error
+    names the path of the key or value (e.g. metadata.user.name, changes.after.items.2)."""
     if isinstance(value, str):
-        return CONTROL_RE.sub("", value)
+        value = CONTROL_RE.sub("", value)
+        if len(value.encode()) > JSON_STRING_MAX:
+            c.add(path, f"At most {JSON_STRING_MAX} bytes.")
+        return value
     if isinstance(value, dict):
-        return {CONTROL_RE.sub("", k): _clean_json(v) for k, v in value.items()}
+        out = {}
+        for key, item in value.items():
+            key = CONTROL_RE.sub("", key)
+            if len(key.encode()) > JSON_KEY_MAX:
+                c.add(f"{path}.{key[:32]}…", f"Keys are at most {JSON_KEY_MAX} bytes.")
+            out[key] = _clean_json(c, item, f"{path}.{key}")
+        return out
     if isinstance(value, list):
-        return [_clean_json(v) for v in value]
+        return [_clean_json(c, item, f"{path}.{index}") for index, item in enumerate(value)]
     return value
 
 
@@ -192,11 +206,7 @@ def validate_event(body, *, tenant_slug: str, now: datetime, limits: Limits | No
         except ValueError:
             c.add("event_id", "Must be a UUID.")
 
-    tenant_id = body.get("tenant_id")
-    if tenant_id is not None and not isinstance(tenant_id, str):
-        c.add("tenant_id", "Must be a string.")
-        tenant_id = None
-    row["tenant_id"] = tenant_id
+    row["tenant_id"] = _text(c, body, "tenant_id", "tenant_id")
 
     occurred_at = body.get("occurred_at")
     if occurred_at is None:
@@ -216,7 +226,7 @@ def validate_event(body, *, tenant_slug: str, now: datetime, limits: Limits | No
     if actor is not None:
         row["actor_id"] = _text(c, actor, "id", "actor.id", required=True)
         actor_type = actor.get("type", ActorType.USER)
-        if actor_type not in ACTOR_TYPES:
+        if not isinstance(actor_type, str) or actor_type not in ACTOR_TYPES:
             c.add("actor.type", f"One of {', '.join(ActorType.values)}.")
         row["actor_type"] = actor_type
         row["actor_name"] = _text(c, actor, "name", "actor.name")
@@ -246,7 +256,7 @@ def validate_event(body, *, tenant_slug: str, now: datetime, limits: Limits | No
     severity = body.get("severity", Severity.INFO)
     if isinstance(severity, str):
         severity = severity.strip().upper()
-    if severity not in SEVERITIES:
+    if not isinstance(severity, str) or severity not in SEVERITIES:
         c.add("severity", f"One of {', '.join(Severity.values)}.")
     row["severity"] = severity
 
@@ -278,7 +288,8 @@ def validate_event(body, *, tenant_slug: str, now: datetime, limits: Limits | No
             elif value is not None and not _depth(value, limits.depth):
                 c.add(f"changes.{side}", f"Nested deeper than {limits.depth} levels.")
         if not any(p.startswith("changes.") for p in c.errors):
-            before, after = _clean_json(changes.get("before")), _clean_json(changes.get("after"))
+            before = _clean_json(c, changes.get("before"), "changes.before")
+            after = _clean_json(c, changes.get("after"), "changes.after")
             if len(orjson.dumps([before, after])) > limits.metadata_bytes * 2:
                 c.add("changes", f"At most {limits.metadata_bytes * 2} bytes as JSON.")
             row["changes"] = {"before": before, "after": after}
@@ -292,7 +303,7 @@ def validate_event(body, *, tenant_slug: str, now: datetime, limits: Limits | No
         elif not _depth(metadata, limits.depth):
             c.add("metadata", f"Nested deeper than {limits.depth} levels.")
         else:
-            metadata = _clean_json(metadata)
+            metadata = _clean_json(c, metadata, "metadata")
             if len(orjson.dumps(metadata)) > limits.metadata_bytes:
                 c.add("metadata", f"At most {limits.metadata_bytes} bytes as JSON.")
             row["metadata"] = metadata
@@ -309,14 +320,13 @@ def validate_event(body, *, tenant_slug: str, now: datetime, limits: Limits | No
         else:
             clean = []
             for index, tag in enumerate(tags):
-                if not isinstance(tag, str) or not tag.strip():
+                value = CONTROL_RE.sub("", tag).strip() if isinstance(tag, str) else None
+                if not value:
                     c.add(f"tags.{index}", "Must be a non-empty string.")
-                elif len(tag.encode()) > TAG_MAX:
+                elif len(value.encode()) > TAG_MAX:
                     c.add(f"tags.{index}", f"At most {TAG_MAX} bytes.")
-                else:
-                    value = CONTROL_RE.sub("", tag).strip()
-                    if value not in clean:
-                        clean.append(value)
+                elif value not in clean:
+                    clean.append(value)
             row["tags"] = clean
 
     if c.errors:
