@@ -22,6 +22,8 @@ METHOD_NOT_ALLOWED = "method_not_allowed"
 NOT_ACCEPTABLE = "not_acceptable"
 CONFLICT = "conflict"
 THROTTLED = "throttled"
+RATE_LIMITED = "rate_limited"  # a rate limit of the tenant, the credential or sign-in (429)
+SERVICE_UNAVAILABLE = "service_unavailable"
 BAD_REQUEST = "bad_request"
 SERVER_ERROR = "server_error"
 

@@ -1,5 +1,6 @@
 """OpenAPI pieces shared by every app: the error body and its responses."""
 
+from drf_spectacular import openapi
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import serializers
 
@@ -34,3 +35,38 @@ _DESCRIPTIONS = {
 
 def error_responses(*codes: int) -> dict:
     return {code: OpenApiResponse(ErrorBody, _DESCRIPTIONS[code]) for code in codes}
+
+
+class AutoSchema(openapi.AutoSchema):
+    """Documents what a view's throttles may answer (e.g. 429 with Retry-After) and the headers they add to
+    its successful responses, from the throttle classes themselves: no view declares them, and a view added
+    later is documented as it is limited. Throttles that do not apply to anonymous callers are left out of
+    operations that need no credential."""
+
+    def get_operation(self, *args, **kwargs):
+        operation = super().get_operation(*args, **kwargs)
+        if not operation:
+            return operation
+        error_ref = self.resolve_serializer(ErrorBody, "response").ref
+        responses = operation.setdefault("responses", {})
+        for throttle in self.view.throttle_classes:
+            if "security" not in operation and not getattr(throttle, "openapi_anonymous", True):
+                continue
+            for code, (description, headers) in getattr(throttle, "openapi_responses", {}).items():
+                responses.setdefault(
+                    str(code),
+                    {
+                        "description": description,
+                        "headers": _headers(headers),
+                        "content": {"application/json": {"schema": error_ref}},
+                    },
+                )
+            success = getattr(throttle, "openapi_success_headers", {})
+            for code, response in responses.items():
+                if code.startswith("2") and success:
+                    response.setdefault("headers", {}).update(_headers(success))
+        return operation
+
+
+def _headers(docs: dict) -> dict:
+    return {name: {"schema": {"type": "integer"}, "description": text} for name, text in docs.items()}

@@ -194,8 +194,13 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["auditlog.parsers.StrictJSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["auditlog.renderers.FastJSONRenderer"],
     "EXCEPTION_HANDLER": "auditlog.errors.exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "auditlog.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": None,
+    # Atomic Redis limits per tenant and per credential (tenants/ratelimit.py); sign-in has its own.
+    "DEFAULT_THROTTLE_CLASSES": ["tenants.ratelimit.ApiRateThrottle"],
+    # Reverse proxies in front of the service whose X-Forwarded-For is trusted for the client address
+    # (sign-in limits per address); 0: the address of the connection itself.
+    "NUM_PROXIES": env.int("NUM_PROXIES", default=0),
 }
 
 SIMPLE_JWT = {
@@ -256,6 +261,14 @@ AUDITLOG = {
     "RATE_INGEST_PER_SECOND_PER_CREDENTIAL": env.int("RATE_INGEST_PER_SECOND_PER_CREDENTIAL", default=1000),
     "RATE_READ_PER_MINUTE": env.int("RATE_READ_PER_MINUTE", default=12000),
     "RATE_READ_PER_MINUTE_PER_CREDENTIAL": env.int("RATE_READ_PER_MINUTE_PER_CREDENTIAL", default=6000),
+    # Platform staff calling without a tenant: requests per minute per person.
+    "RATE_STAFF_PER_MINUTE": env.int("RATE_STAFF_PER_MINUTE", default=600),
+    # Sign-in attempts (POST /api/v1/auth/token) per minute: per username and client address, per address.
+    "RATE_LOGIN_PER_MINUTE": env.int("RATE_LOGIN_PER_MINUTE", default=10),
+    "RATE_LOGIN_PER_MINUTE_PER_IP": env.int("RATE_LOGIN_PER_MINUTE_PER_IP", default=60),
+    # Where the counters live, and the prefix of their keys (deployments sharing a Redis need their own).
+    "RATE_REDIS_URL": env.str("RATE_REDIS_URL", default=REDIS_URL),
+    "RATE_KEY_PREFIX": env.str("RATE_KEY_PREFIX", default="auditlog:rl"),
 }
 
 LOGGING = {

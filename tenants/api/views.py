@@ -12,6 +12,7 @@ from auditlog.openapi import error_responses
 from .. import selectors, services
 from ..models import ApiKey, Membership, TenantSettings
 from ..policies import Policy
+from ..ratelimit import LoginThrottle
 from . import serializers as s
 
 ERRORS = error_responses(400, 401, 403)
@@ -32,6 +33,8 @@ class _AnonymousAuthView(APIView):
 
 
 class TokenObtainView(_AnonymousAuthView):
+    throttle_classes = [LoginThrottle]
+
     @extend_schema(request=s.TokenObtainIn, responses={200: s.TokenPairOut, **ERRORS}, tags=["auth"], auth=[])
     def post(self, request):
         data = _valid(s.TokenObtainIn, request.data)
