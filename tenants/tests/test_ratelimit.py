@@ -235,7 +235,8 @@ def test_headers_count_down_and_the_429_says_when_to_retry(world, limits):
     assert [r["X-RateLimit-Limit"] for r in responses] == ["3"] * 3
     assert [r["X-RateLimit-Remaining"] for r in responses] == ["2", "1", "0"]
     # Seconds until the limit is whole again: one emission interval (20 s) per request counted.
-    assert [r["X-RateLimit-Reset"] for r in responses] == ["20", "40", "60"]
+    resets = [int(r["X-RateLimit-Reset"]) for r in responses]
+    assert resets[0] == 20 and 39 <= resets[1] <= 40 and 58 <= resets[2] <= 60, resets
 
     refused = _read(key)
     error = assert_error(refused, 429, "rate_limited")
