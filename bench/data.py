@@ -229,6 +229,7 @@ class EventFactory:
             "metadata": self._metadata(),
             "source": _pick(rng, SOURCES, SOURCE_CW) if rng.random() < 0.97 else None,
             "tags": self._tags(),
+            "masked_fields": [],
         }
 
     def _message(self, action: str, resource_type: str, resource_id: str) -> str:

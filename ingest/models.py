@@ -48,6 +48,7 @@ class Event(models.Model):
     metadata = models.JSONField(default=dict)
     source = models.TextField(null=True)
     tags = ArrayField(models.TextField(), default=list)
+    masked_fields = ArrayField(models.TextField(), default=list)  # dotted paths masked at ingest (ingest.masking)
     sequence = models.BigIntegerField(null=True)
     hash = models.TextField(null=True)
 

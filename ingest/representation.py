@@ -1,4 +1,4 @@
-"""The API shape of a stored event (nested as in the request, plus id, received_at, changed_fields)."""
+"""The API shape of a stored event (nested as in the request, plus id, received_at, changed_fields, masked_fields)."""
 
 from .models import Event
 
@@ -26,6 +26,7 @@ def event_json(e: Event) -> dict:
         ),
         "changes": e.changes,
         "changed_fields": e.changed_fields,
+        "masked_fields": e.masked_fields,
         "metadata": e.metadata,
         "source": e.source,
         "tags": e.tags,

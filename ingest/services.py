@@ -1,5 +1,6 @@
 """Writes of events: validate, deduplicate by idempotency key, store (one transaction)."""
 
+import logging
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -20,6 +21,13 @@ from .models import Event
 from .tasks import relay_kick
 from .uuid7 import uuid7
 from .validation import EventInvalid, Limits, validate_event
+
+logger = logging.getLogger(__name__)
+
+# The source of the events the service writes itself (the access trail: who read the log); clients may not use it,
+# so a trail event is always the service's own and never an imitation.
+ACCESS_TRAIL_SOURCE = "auditlog"
+RESERVED_SOURCE_MESSAGE = f"'{ACCESS_TRAIL_SOURCE}' is reserved for the service's own events."
 
 COLUMNS = (
     "id",
@@ -45,6 +53,7 @@ COLUMNS = (
     "metadata",
     "source",
     "tags",
+    "masked_fields",
 )
 _JSON_COLUMNS = {"changes", "metadata"}
 _COLUMN_LIST = ", ".join(COLUMNS)
@@ -201,6 +210,8 @@ def event_create(*, tenant_slug: str, body, idempotency_key: str | None = None) 
         row = validate_event(body, tenant_slug=tenant_slug, now=now)
     except EventInvalid as exc:
         raise FieldErrors(exc.errors) from None
+    if row["source"] == ACCESS_TRAIL_SOURCE:
+        raise FieldErrors({"source": [RESERVED_SOURCE_MESSAGE]})
     _check_tenant([row], tenant_slug)
     _protect([row])
     result = _store([row], header_key=idempotency_key)
@@ -220,11 +231,16 @@ def events_bulk_create(*, tenant_slug: str, events) -> dict:
     rows, errors, bad = [], {}, []
     for index, body in enumerate(events):
         try:
-            rows.append(validate_event(body, tenant_slug=tenant_slug, now=now, limits=limits))
+            row = validate_event(body, tenant_slug=tenant_slug, now=now, limits=limits)
         except EventInvalid as exc:
             bad.append(index)
             for path, messages in exc.errors.items():
                 errors[f"events.{index}.{path}"] = messages
+            continue
+        if row["source"] == ACCESS_TRAIL_SOURCE:
+            bad.append(index)
+            errors[f"events.{index}.source"] = [RESERVED_SOURCE_MESSAGE]
+        rows.append(row)
     if errors:
         raise FieldErrors(
             errors, message=f"{len(bad)} of {len(events)} events are invalid; nothing was stored.", invalid_indexes=bad
@@ -234,3 +250,29 @@ def events_bulk_create(*, tenant_slug: str, events) -> dict:
     result = _store(rows)
     created = sum(result.created)
     return {"created": created, "duplicates": len(rows) - created, "ids": result.ids}
+
+
+def events_record(tenant, bodies: list[dict]) -> int:
+    """Store events the service writes itself (the access trail), outside any request, in one bulk write.
+
+    The path of client events (validation, masking, encryption, outbox, live tail) but no HTTP, no rate limit and
+    no reserved-source check; a body that does not validate is logged and left out rather than failing the others.
+    Runs in the tenant's schema and returns to public. Returns the number of events stored.
+    """
+    now, limits = timezone.now(), Limits.current()
+    rows = []
+    for body in bodies:
+        try:
+            rows.append(validate_event(body, tenant_slug=tenant.slug, now=now, limits=limits))
+        except EventInvalid as exc:
+            logger.error("%s event of %s not recorded: %s", body.get("action"), tenant.schema_name, exc.errors)
+    if not rows:
+        return 0
+    connection.set_tenant(tenant)
+    try:
+        _protect(rows)
+        with transaction.atomic():
+            _store_keyed(rows, None)
+    finally:
+        connection.set_schema_to_public()
+    return len(rows)

@@ -25,8 +25,8 @@ class ContextSchema(serializers.Serializer):
 
 
 class ChangesSchema(serializers.Serializer):
-    before = serializers.JSONField(required=False, allow_null=True)
-    after = serializers.JSONField(required=False, allow_null=True)
+    before = serializers.DictField(required=False, allow_null=True, help_text="An object or null.")
+    after = serializers.DictField(required=False, allow_null=True, help_text="An object or null.")
 
 
 class EventInSchema(serializers.Serializer):
@@ -53,13 +53,22 @@ class EventSchema(EventInSchema):
     id = serializers.UUIDField()
     occurred_at = serializers.DateTimeField()
     received_at = serializers.DateTimeField()
+    # A stored event names every field; those the request left out are null.
+    message = serializers.CharField(allow_null=True)
+    changes = ChangesSchema(allow_null=True)
+    source = serializers.CharField(allow_null=True)
     changed_fields = serializers.ListField(child=serializers.CharField())
+    masked_fields = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="Dotted paths whose values were masked at ingest (e.g. `message`, `metadata.card`, "
+        "`changes.after.password`); masked text reads `[MASKED:<kind>]`.",
+    )
     sequence = serializers.IntegerField(required=False, help_text="Position in the tenant's hash chain, once sealed.")
     hash = serializers.CharField(required=False, help_text="Chain hash, once sealed.")
 
 
 class BulkInSchema(serializers.Serializer):
-    events = EventInSchema(many=True, max_length=1000)
+    events = EventInSchema(many=True, min_length=1, max_length=1000)
 
 
 class BulkOutSchema(serializers.Serializer):

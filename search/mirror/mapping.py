@@ -13,6 +13,7 @@ Why these types:
   Postgres containment semantics (no match inside arrays, a number matches by value); and
   `metadata_text` holds the string and number values, for `q`, as jsonb_to_tsvector does.
   A `flattened` field would match inside arrays and numbers only by their spelling.
+- masked_fields: keyword, exact paths (which events had a card number masked).
 - dynamic false: a field added to events later is kept in _source but not indexed until the
   mapping says how, rather than being guessed.
 """
@@ -48,6 +49,7 @@ class EventDocument(Document):
     metadata_text = Text(analyzer="standard", multi=True)
     source = Keyword()
     tags = Keyword(multi=True)
+    masked_fields = Keyword(multi=True)
     sequence = Long()
     hash = Keyword(index=False)
 
