@@ -5,7 +5,9 @@ on the handshake, the credential coming from the `Authorization` header or `?tok
 scope["principal"] and scope["tenant"] (None without a credential) or scope["auth_refusal"].
 A consumer then calls ws_refusal(scope, route_name), which applies tenants.access.MATRIX through
 HTTP's AccessPolicy, and, when refused, accepts and closes at once with 4401 (no valid credential)
-or 4403 (no right), before any data. in_tenant() runs a consumer's ORM code in the tenant's schema.
+or 4403 (no right), before any data. A handshake counts as a read against the rate limits of its tenant
+and credential (tenants.ratelimit); over them it is closed with 4429 and the seconds to wait as reason.
+in_tenant() runs a consumer's ORM code in the tenant's schema.
 """
 
 from dataclasses import dataclass
@@ -21,6 +23,7 @@ from .authentication import ApiKeyAuthentication, TenantJWTAuthentication
 from .middleware import TenantContextMiddleware
 from .permissions import AccessPolicy
 from .principal import Principal
+from .ratelimit import READ, limits_hit, principal_limits
 
 
 def _in_thread(fn):
@@ -42,7 +45,7 @@ def _in_thread(fn):
 
 @dataclass(frozen=True)
 class Refusal:
-    code: int  # 4000 + the HTTP status the same request would get: 4401 or 4403
+    code: int  # 4000 + the HTTP status the same request would get: 4401, 4403 or 4429
     reason: str
 
 
@@ -91,16 +94,31 @@ def _authenticate(meta: dict) -> Principal | None:
     return None
 
 
+def _rate_refusal(principal: Principal) -> Refusal | None:
+    """Counted in the handshake's database thread (reading the tenant's limits may need a query), for any valid
+    credential since the route is not known yet; ws_refusal reports it only once the route's permission holds.
+    Redis unreachable: the connection passes, as HTTP reads do."""
+    decision = limits_hit(principal_limits(principal, READ))
+    if decision is None or decision.allowed:
+        return None
+    return Refusal(4429, f"Too many requests; retry in {decision.retry_after} s.")
+
+
+def _handshake(meta: dict) -> tuple[Principal | None, Refusal | None]:
+    principal = _authenticate(meta)
+    return principal, principal and _rate_refusal(principal)
+
+
 class TenantAuthMiddleware(BaseMiddleware):
     async def __call__(self, scope, receive, send):
         if scope["type"] == "websocket":
             scope = dict(scope, principal=None, tenant=None)
             try:
-                principal = await _in_thread(_authenticate)(_meta(scope))
+                principal, rate_refusal = await _in_thread(_handshake)(_meta(scope))
             except APIException as exc:
                 scope["auth_refusal"] = _refusal(exc)
             else:
-                scope.update(principal=principal, tenant=principal and principal.tenant)
+                scope.update(principal=principal, tenant=principal and principal.tenant, rate_refusal=rate_refusal)
         return await self.inner(scope, receive, send)
 
 
@@ -112,7 +130,7 @@ def ws_refusal(scope, url_name: str) -> Refusal | None:
         AccessPolicy().has_permission(_Handshake({}, scope.get("principal"), url_name), view=None)
     except APIException as exc:
         return _refusal(exc)
-    return None
+    return scope.get("rate_refusal")
 
 
 def _call_in_schema(tenant, fn, args, kwargs):

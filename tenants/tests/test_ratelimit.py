@@ -17,6 +17,7 @@ from drf_spectacular.generators import SchemaGenerator
 from rest_framework.test import APIClient
 
 from conftest import PASSWORD
+from search.tests.stream_support import close_code, opened, tail
 from tenants.models import ApiKey, Role
 from tenants.ratelimit import Limit, limits_hit
 from tenants.selectors import tenant_policy_cache_clear
@@ -320,3 +321,22 @@ def test_without_redis_api_requests_pass_and_logins_are_refused(world, limits, s
     assert caplog.text.count("Rate limiter unreachable") == 1  # once per back-off, not per request
     assert_error(refused, 503, "service_unavailable")
     assert int(refused["Retry-After"]) >= 1
+
+
+# --- live tail ----------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_live_tail_handshakes_count_as_reads(committed_world, limits):
+    limits(read_per_minute_per_credential=2)
+    key = committed_world.acme.keys["read"]
+    first, second = await opened(tail(token=key)), await opened(tail(token=key))
+    assert await first.receive_nothing(timeout=0.2) and await second.receive_nothing(timeout=0.2)
+    third = await opened(tail(token=key))
+    assert await close_code(third) == 4429
+    other = await opened(tail(token=committed_world.acme.tokens[Role.USER]))  # another credential: still open
+    assert await other.receive_nothing(timeout=0.2)
+    ingest = await opened(tail(token=committed_world.acme.keys["ingest"]))
+    assert await close_code(ingest) == 4403  # no right: refused as such, whatever its count
+    for comm in (first, second, third, other, ingest):
+        await comm.disconnect()
