@@ -77,6 +77,7 @@ def fresh_policies():
         ("cut -----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1r", "cut [MASKED:private_key]"),
         ("login failed password=hunter2 user=bob", "login failed password=[MASKED:secret] user=bob"),
         ('body {"Password": "x1", "n": 1}', 'body {"Password": "[MASKED:secret]", "n": 1}'),
+        ("İstanbul PASSWORD=şifre1 ok", "İstanbul PASSWORD=[MASKED:secret] ok"),  # lower-casing lengthens İ
         ("url https://api.test/cb?api_key=abc123&page=2", "url https://api.test/cb?api_key=[MASKED:secret]&page=2"),
         (
             "dsn postgres://admin:s3cr3t@db.internal:5432/app",
@@ -211,13 +212,20 @@ def test_masking_a_masked_row_changes_nothing():
     ],
 )  # fmt: skip
 def test_odd_input_never_raises_and_stays_fast(value):
-    rules = Policy(masking=Masking(patterns=(re2.compile(r"\b"), re2.compile(r"x+"))))
+    rules = Policy(masking=Masking(patterns=(re2.compile(r"x+|ACME-\d+"),)))
     row = row_of(message=value if isinstance(value, str) else None, metadata={"v": value, "list": [value]})
     started = time.perf_counter()
     mask_row(row, rules)
     mask_row(row, NO_RULES)
     assert time.perf_counter() - started < 0.5
     assert isinstance(row["masked_fields"], list)
+
+
+def test_a_pattern_that_matches_nothing_but_boundaries_masks_nothing():
+    rules = Policy(masking=Masking(patterns=(re2.compile(r"\b"),)))
+    row = row_of(message="a b c", metadata={"note": "plain words"})
+    mask_row(row, rules)
+    assert (row["message"], row["metadata"], row["masked_fields"]) == ("a b c", {"note": "plain words"}, [])
 
 
 def test_tenant_rules_on_a_row():
