@@ -83,6 +83,7 @@ class OutboxEntry(models.Model):
     event_id = models.UUIDField()
     occurred_at = models.DateTimeField()
     created_at = models.DateTimeField(db_default=Now())
+    done = ArrayField(models.TextField(), default=list)  # names of the relay handlers done with it
 
     class Meta:
         db_table = "ingest_outbox"

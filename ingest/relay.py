@@ -2,8 +2,12 @@
 
 The relay knows no consumer by name. Apps register handlers in their AppConfig.ready()
 (the search mirror, later rollups and alerts). A handler gets the batch's Event objects
-inside the tenant's schema and the relay's transaction; it must be idempotent, because a
+inside the tenant's schema and a transaction of its own; it must be idempotent, because a
 batch whose transaction did not commit (a crash, a handler error) is handed over again.
+
+Each entry records the handlers done with it (`done`), and goes once all are: a handler that
+fails (the mirror down) holds back neither the others nor later events for them; its own
+backlog waits in the outbox, visible as relay lag, until a retry gets through.
 """
 
 import logging
@@ -31,31 +35,54 @@ def outbox_handlers() -> dict[str, Handler]:
 
 
 def relay_drain(*, batch_size: int = BATCH_SIZE, max_batches: int | None = None) -> int:
-    """Drain the current tenant's outbox; returns how many entries were relayed.
+    """Drain the current tenant's outbox, handler by handler; returns how many entries every handler is done with.
 
-    Concurrent relays of one tenant split the work (SKIP LOCKED); a batch is deleted
-    in the same transaction that ran its handlers, so it is relayed at least once.
+    Concurrent relays of one tenant split the work (SKIP LOCKED); a handler's batch is marked done in the
+    transaction that ran it, so each handler sees each event at least once. A failing handler stops only
+    its own draining; the first failure is raised once the others have drained (the task retries).
     """
-    relayed = batches = 0
-    while max_batches is None or batches < max_batches:
-        with transaction.atomic():
-            entries = list(OutboxEntry.objects.select_for_update(skip_locked=True).order_by("id")[:batch_size])
-            if not entries:
-                break
-            events = list(
-                Event.objects.filter(
-                    id__in=[e.event_id for e in entries],
-                    occurred_at__in={e.occurred_at for e in entries},  # lets the planner prune partitions
-                )
-            )
-            for handler in _HANDLERS.values():
-                handler(events)
-            OutboxEntry.objects.filter(id__in=[e.id for e in entries]).delete()
-        relayed += len(entries)
-        batches += 1
+    failure: Exception | None = None
+    for name, handler in list(_HANDLERS.items()):
+        try:
+            _drain_for(name, handler, batch_size=batch_size, max_batches=max_batches)
+        except Exception as exc:  # noqa: BLE001 - raised below, after the other handlers ran
+            logger.warning("relay handler %s failed in %s: %r", name, connection.schema_name, exc)
+            failure = failure or exc
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM ingest_outbox WHERE done @> %s::text[]", [list(_HANDLERS)])
+        relayed = cursor.rowcount
     if relayed:
         logger.info("relayed %d events in %s", relayed, connection.schema_name)
+    if failure is not None:
+        raise failure
     return relayed
+
+
+def _drain_for(name: str, handler: Handler, *, batch_size: int, max_batches: int | None) -> None:
+    batches = 0
+    while max_batches is None or batches < max_batches:
+        with transaction.atomic():
+            entries = list(
+                OutboxEntry.objects.select_for_update(skip_locked=True)
+                .exclude(done__contains=[name])
+                .order_by("id")[:batch_size]
+            )
+            if not entries:
+                return
+            handler(
+                list(
+                    Event.objects.filter(
+                        id__in=[e.event_id for e in entries],
+                        occurred_at__in={e.occurred_at for e in entries},  # lets the planner prune partitions
+                    )
+                )
+            )
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "UPDATE ingest_outbox SET done = array_append(done, %s) WHERE id = ANY(%s)",
+                    [name, [e.id for e in entries]],
+                )
+        batches += 1
 
 
 def outbox_lag() -> tuple[int, datetime | None]:

@@ -7,6 +7,7 @@ RELAY_PROBE_DELAY set, it sleeps before recording, so a test can kill the worker
 import os
 import time
 
+from django.conf import settings
 from django.db import connection
 from django_redis import get_redis_connection
 
@@ -14,7 +15,8 @@ from ingest.relay import outbox_handler_register
 
 
 def probe_key(schema_name: str) -> str:
-    return f"auditlog:test:relayed:{schema_name}"
+    """Per test database too: test runs side by side share the Redis database."""
+    return f"auditlog:test:relayed:{settings.DATABASES['default']['NAME']}:{schema_name}"
 
 
 def record(events):

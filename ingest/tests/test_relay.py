@@ -97,3 +97,31 @@ def test_readyz_shows_relay_lag_without_naming_tenants(world, api, marker, clien
     assert body["relay"]["pending"] >= 4
     assert body["relay"]["oldest_seconds"] >= 0
     assert "acme" not in str(body)
+
+
+def test_a_failing_handler_holds_back_neither_the_others_nor_itself_for_long(world, api, marker, handler):
+    """Per-handler progress: the recorder gets every batch once while a second handler is down; the entries
+    stay until the second handler is done too, and it then gets exactly what it missed."""
+    seen, _ = handler
+    down = {"on": True}
+    late: list = []
+
+    def flaky(events):
+        if down["on"]:
+            raise RuntimeError("mirror down")
+        late.append([e.id for e in events])
+
+    outbox_handler_register("test-flaky", flaky)
+    ids = set(post(api, world, 2, marker))
+    connection.set_tenant(world.acme.tenant)
+    pending = outbox_lag()[0]
+    with pytest.raises(RuntimeError):
+        relay_drain(batch_size=3)
+    assert {str(i) for batch in seen for i in batch} >= ids  # the healthy handler went on
+    assert outbox_lag()[0] == pending and not late  # kept for the one that failed
+    delivered = sum(len(batch) for batch in seen)
+    down["on"] = False
+    assert relay_drain(batch_size=3) == pending
+    assert sum(len(batch) for batch in seen) == delivered  # the recorder is not handed them again
+    assert {str(i) for batch in late for i in batch} >= ids
+    assert outbox_lag() == (0, None)
