@@ -43,6 +43,9 @@ class EventFilter:
     tags: list[str] = field(default_factory=list)
     q: str | None = None
     metadata: list[tuple[list[str], str]] = field(default_factory=list)
+    # Whether events of the access trail (source `auditlog`) may match: set from the reader's audience
+    # (search.audience), never from a query parameter, so `next` links and cursors stay the same for everyone.
+    access_trail: bool = True
 
     def as_params(self) -> dict:
         """Back to query parameters (for `next` links and logging what was asked)."""

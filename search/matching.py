@@ -10,6 +10,8 @@ from datetime import datetime
 from decimal import Decimal
 from functools import lru_cache
 
+from ingest.services import ACCESS_TRAIL_SOURCE
+
 from .filters import EventFilter, metadata_values
 from .fulltext import text_matches
 
@@ -76,6 +78,8 @@ def _metadata_matches(metadata, path: list[str], value: str) -> bool:
 
 
 def event_matches(f: EventFilter, event: dict) -> bool:
+    if not f.access_trail and event.get("source") == ACCESS_TRAIL_SOURCE:
+        return False
     if f.time_from or f.time_to:
         occurred_at = _time(event["occurred_at"])
         if (f.time_from and occurred_at < f.time_from) or (f.time_to and occurred_at >= f.time_to):

@@ -8,6 +8,7 @@ import uuid
 from dataclasses import dataclass
 
 from ingest.models import Event
+from ingest.services import ACCESS_TRAIL_SOURCE
 
 from .backends import postgres
 from .cursor import cursor_encode
@@ -39,16 +40,21 @@ def events_page(f: EventFilter, *, after=None, limit: int) -> EventPage:
     return EventPage(events=rows, next_cursor=next_cursor)
 
 
-def event_get(event_id: str) -> Event | None:
+def event_get(event_id: str, *, access_trail: bool = True) -> Event | None:
+    """One event by id; None also for an event of the access trail when the reader may not see the trail
+    (as if it did not exist, like another tenant's)."""
     try:
         parsed = uuid.UUID(event_id)
     except ValueError:
         return None
+    event = None
     if mirror_healthy():
         try:
             event = mirror.get(parsed)
         except mirror.MirrorUnavailable:
             event = None
-        if event is not None:
-            return event
-    return postgres.get(parsed)
+    if event is None:
+        event = postgres.get(parsed)
+    if event is not None and not access_trail and event.source == ACCESS_TRAIL_SOURCE:
+        return None
+    return event

@@ -42,6 +42,8 @@ class LogListView(EventCreateMixin, APIView):
     )
     def get(self, request):
         f, extra = parse_filters(request.query_params, allowed_extra={"limit", "cursor"})
+        audience = audience_of(request.auth)
+        f.access_trail = audience.access_trail
         limit = parse_limit(extra.get("limit"))
         after = cursor_decode(extra["cursor"]) if "cursor" in extra else None
         page = events_page(f, after=after, limit=limit)
@@ -49,7 +51,6 @@ class LogListView(EventCreateMixin, APIView):
         if page.next_cursor:
             params = {**f.as_params(), "limit": limit, "cursor": page.next_cursor}
             next_url = request.build_absolute_uri(request.path) + "?" + urlencode(params)
-        audience = audience_of(request.auth)
         return Response({"results": [event_view(e, audience) for e in page.events], "next": next_url})
 
 
@@ -58,7 +59,8 @@ class LogDetailView(APIView):
         operation_id="logs_retrieve", responses={200: EventSchema, **error_responses(401, 403, 404)}, tags=["logs"]
     )
     def get(self, request, event_id):
-        event = event_get(event_id)
+        audience = audience_of(request.auth)
+        event = event_get(event_id, access_trail=audience.access_trail)
         if event is None:
             raise exceptions.NotFound("No such event.")
-        return Response(event_view(event, audience_of(request.auth)))
+        return Response(event_view(event, audience))

@@ -7,6 +7,7 @@ from django.db.models import BooleanField, Q, QuerySet
 from django.db.models.expressions import RawSQL
 
 from ingest.models import Event
+from ingest.services import ACCESS_TRAIL_SOURCE
 
 from ..filters import EventFilter, metadata_values
 
@@ -43,6 +44,9 @@ def filtered(f: EventFilter) -> QuerySet:
         )
     for path, value in f.metadata:
         qs = qs.filter(_metadata_q(path, value))
+    if not f.access_trail:
+        # A filter on the rows an index scan reads (source is nullable: NULL is not the trail), never a sort.
+        qs = qs.exclude(source=ACCESS_TRAIL_SOURCE)
     return qs
 
 

@@ -11,6 +11,8 @@ from datetime import UTC, datetime
 
 from elasticsearch_dsl import Q, Search
 
+from ingest.services import ACCESS_TRAIL_SOURCE
+
 from ..filters import EventFilter
 from .mapping import DERIVED_FIELDS
 from .metadata import metadata_filter_terms
@@ -66,6 +68,8 @@ def filter_clauses(f: EventFilter) -> list[Q]:
         clauses.append(Q("terms", metadata_terms=metadata_filter_terms(path, value)))
     if f.q:
         clauses.append(text_query(f.q))
+    if not f.access_trail:
+        clauses.append(Q("bool", must_not=[Q("term", source=ACCESS_TRAIL_SOURCE)]))
     return clauses
 
 

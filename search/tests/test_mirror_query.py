@@ -13,10 +13,13 @@ from search.filters import LIST_PARAMS, parse_filters
 from search.mirror.query import epoch_nanos, search_body
 
 GOLDEN = json.loads((Path(__file__).parent / "golden" / "queries.json").read_text())
+RESTRICTED = "restricted:"  # a golden query read by an audience without the access trail (a User, a read key)
 
 
 def body(query: str, **kwargs) -> dict:
-    return search_body(parse_filters(QueryDict(query))[0], **{"limit": 50, **kwargs})
+    f = parse_filters(QueryDict(query.removeprefix(RESTRICTED)))[0]
+    f.access_trail = not query.startswith(RESTRICTED)
+    return search_body(f, **{"limit": 50, **kwargs})
 
 
 @pytest.mark.parametrize("query", sorted(GOLDEN))
@@ -44,6 +47,8 @@ def test_a_filter_of_each_kind_reads_as_intended():
     (nothing,) = GOLDEN["q=***"]["bool"]["filter"]
     assert nothing == {"match_none": {}}
     assert GOLDEN[""] == {"match_all": {}}
+    (no_trail,) = GOLDEN[RESTRICTED]["bool"]["filter"]
+    assert no_trail == {"bool": {"must_not": [{"term": {"source": "auditlog"}}]}}
 
 
 def test_page_envelope_sorts_newest_first_and_asks_one_more_than_the_limit():
