@@ -70,3 +70,13 @@ class AutoSchema(openapi.AutoSchema):
 
 def _headers(docs: dict) -> dict:
     return {name: {"schema": {"type": "integer"}, "description": text} for name, text in docs.items()}
+
+
+def strict_request_bodies(result, generator, request, public):
+    """Every request body of this API refuses fields it does not know (400 "Unknown field."), so every request
+    object says `additionalProperties: false`; clients and generated tests then know what is accepted. Free-form
+    values (event metadata, changes, limits) are inline maps, not components, and keep accepting any key."""
+    for name, component in result.get("components", {}).get("schemas", {}).items():
+        if name.endswith("Request") and component.get("type") == "object" and "properties" in component:
+            component.setdefault("additionalProperties", False)
+    return result

@@ -232,6 +232,10 @@ SPECTACULAR_SETTINGS = {
         }
     },
     "SECURITY": [{"bearer": []}, {"apiKey": []}],
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "auditlog.openapi.strict_request_bodies",  # request bodies refuse unknown fields
+    ],
     "AUTHENTICATION_WHITELIST": [],
 }
 

@@ -5,6 +5,10 @@ from rest_framework import serializers
 from auditlog.serializers import StrictSerializer
 
 from ..models import ApiKey, Membership, Role, Scope, Tenant
+from ..services import SLUG_RE
+
+SLUG_HELP = "Use 3-48 lower-case letters, digits and dashes, starting with a letter; not a reserved word."
+PASSWORD_HELP = "At least 12 characters, not common, not all digits, not like the username or email."
 
 
 class TokenObtainIn(StrictSerializer):
@@ -29,11 +33,16 @@ class TokenAccessOut(serializers.Serializer):
 class AdminIn(StrictSerializer):
     username = serializers.RegexField(r"^[\w.@+-]+$", max_length=150)
     email = serializers.EmailField(max_length=254)
-    password = serializers.CharField(max_length=256, trim_whitespace=False)
+    password = serializers.CharField(min_length=12, max_length=256, trim_whitespace=False, help_text=PASSWORD_HELP)
 
 
 class TenantIn(StrictSerializer):
-    slug = serializers.CharField(max_length=48)
+    slug = serializers.RegexField(
+        SLUG_RE.pattern,
+        max_length=48,
+        error_messages={"invalid": SLUG_HELP},
+        help_text=SLUG_HELP,
+    )
     name = serializers.CharField(max_length=200)
     admin = AdminIn()
 
@@ -67,7 +76,7 @@ class ApiKeyCreatedOut(serializers.ModelSerializer):
 class MemberIn(StrictSerializer):
     username = serializers.RegexField(r"^[\w.@+-]+$", max_length=150)
     email = serializers.EmailField(max_length=254)
-    password = serializers.CharField(max_length=256, trim_whitespace=False)
+    password = serializers.CharField(min_length=12, max_length=256, trim_whitespace=False, help_text=PASSWORD_HELP)
     role = serializers.ChoiceField(choices=Role.choices)
 
 
