@@ -182,7 +182,10 @@ def parse_time(value) -> datetime:
         raise ValueError("Not a valid ISO 8601 date-time.") from None
     if parsed.tzinfo is None or parsed.utcoffset() is None:
         raise ValueError("Naive time: give a UTC offset (e.g. 'Z' or '+02:00').")
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:  # e.g. 9999-12-31T23:59:59-01:00 is past the last representable time
+        raise ValueError("Out of range: years 1 to 9999 in UTC.") from None
 
 
 def validate_event(body, *, tenant_slug: str, now: datetime, limits: Limits | None = None) -> dict:
@@ -266,7 +269,7 @@ def validate_event(body, *, tenant_slug: str, now: datetime, limits: Limits | No
     ip = context.get("ip")
     if ip is not None:
         try:
-            if not isinstance(ip, str):
+            if not isinstance(ip, str) or "%" in ip:  # a scoped IPv6 address (fe80::1%eth0) is local to a host
                 raise ValueError
             ip = str(ipaddress.ip_address(ip.strip()))
         except ValueError:

@@ -106,8 +106,8 @@ def masking_clean(value) -> tuple[dict, dict]:
             ]
     patterns = _strings(value.get("patterns", []), "masking.patterns", errors, MASK_PATTERNS_MAX)
     for i, pattern in enumerate(patterns):
-        if not pattern or len(pattern) > PATTERN_MAX_CHARS:
-            errors[f"masking.patterns.{i}"] = [f"1 to {PATTERN_MAX_CHARS} characters."]
+        if not pattern or len(pattern) > PATTERN_MAX_CHARS or "\x00" in pattern:  # PostgreSQL refuses NUL
+            errors[f"masking.patterns.{i}"] = [f"1 to {PATTERN_MAX_CHARS} characters, no NUL."]
             continue
         try:
             compiled = re2.compile(pattern)

@@ -197,3 +197,32 @@ def test_non_object_bodies_are_400(world, api):
         assert post_raw(api, world.acme.keys["ingest"], LOGS, raw).status_code == 400
         assert post_raw(api, world.acme.keys["ingest"], BULK, raw).status_code == 400
         assert post_raw(api, None, "/api/v1/auth/token", raw).status_code == 400
+
+
+@pytest.mark.parametrize("occurred_at", ["9999-12-31T23:59:59-23:59", "0001-01-01T00:00:00+23:59"])
+def test_a_time_beyond_the_calendar_in_utc_is_400(world, api, occurred_at):
+    body = json.dumps(event_body(occurred_at=occurred_at)).encode()
+    response = post_raw(api, world.acme.keys["ingest"], LOGS, body)
+    assert response.status_code == 400
+    assert "occurred_at" in response.json()["error"]["details"]
+
+
+def test_a_search_bound_beyond_the_calendar_is_400(world, api):
+    response = api(world.acme.keys["read"]).get(LOGS, {"to": "9999-12-31T23:59:59-23:59"})
+    assert response.status_code == 400
+    assert "to" in response.json()["error"]["details"]
+
+
+def test_a_scoped_ipv6_address_is_400(world, api):
+    body = json.dumps(event_body(context={"ip": "fe80::1%eth0"})).encode()
+    response = post_raw(api, world.acme.keys["ingest"], LOGS, body)
+    assert response.status_code == 400
+    assert "context.ip" in response.json()["error"]["details"]
+
+
+def test_a_nul_in_a_masking_pattern_is_400(world, api):
+    response = api(world.acme.tokens["ADMIN"]).generic(
+        "PATCH", "/api/v1/settings", json.dumps({"masking": {"patterns": ["a\x00b"]}}), content_type="application/json"
+    )
+    assert response.status_code == 400
+    assert "masking.patterns.0" in response.json()["error"]["details"]
