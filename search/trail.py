@@ -54,6 +54,8 @@ ROUTES: dict[str, TrailRoute] = {
 }
 FILTER_PARAMS = {*LIST_PARAMS, "from", "to", "ip", "tag", "q"}
 VALUE_MAX = 1000  # characters of one recorded filter value (a stored JSON string is at most 4 KiB)
+NAME_MAX = 200  # characters of a recorded filter name (a stored JSON key is at most 256 bytes)
+FILTERS_BYTES = 12 * 1024  # of recorded filters (an event's metadata is at most 16 KiB)
 BUFFER_EVENTS = 10_000  # per tenant and process; more waiting than this (the database is down) are dropped, logged
 
 
@@ -82,9 +84,23 @@ def filters_used(params) -> dict:
     return filters_of(f)
 
 
+def _cut(text: str, limit: int) -> str:
+    return text[:limit] + "…" if len(text) > limit else text
+
+
 def filters_of(f: EventFilter) -> dict:
-    """A filter as query parameters, each value cut to VALUE_MAX characters."""
-    return {name: value[:VALUE_MAX] + "…" if len(value) > VALUE_MAX else value for name, value in f.as_params().items()}
+    """A filter as query parameters, cut to what an event's metadata holds (names and values shortened; past
+    FILTERS_BYTES the rest left out and counted), so that a read with huge filters is still recorded."""
+    out, size = {}, 0
+    params = f.as_params()
+    for name, value in params.items():
+        name, value = _cut(name, NAME_MAX), _cut(value, VALUE_MAX)
+        size += len(name.encode()) + len(value.encode()) + 6
+        if size > FILTERS_BYTES:
+            out["…"] = f"{len(params) - len(out)} more filters not recorded"
+            break
+        out[name] = value
+    return out
 
 
 def trail_event(
