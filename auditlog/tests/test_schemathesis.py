@@ -10,6 +10,8 @@ suite relies on:
 - PATCH /api/v1/settings never changes rate limits (a low one would leave acme's counters in Redis owing
   time after the rollback, throttling later tests); it runs last, and the tenant's cached policy is dropped
   afterwards.
+The reads it makes queue access-trail events in this process; they are dropped afterwards, as the rollback
+dropped what they describe.
 """
 
 import time
@@ -29,6 +31,7 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
+from search.trail import trail_discard
 from tenants.models import Membership, Role, Scope, User
 from tenants.selectors import tenant_policy_cache_clear
 from tenants.services import api_key_create, tokens_issue
@@ -61,6 +64,7 @@ def api_schema(world):
     with in_test_transaction():
         yield schemathesis.openapi.from_wsgi("/api/schema/?format=json", application)
     tenant_policy_cache_clear(world.acme.tenant)
+    trail_discard()
 
 
 def _throwaways(world) -> dict:
