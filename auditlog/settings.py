@@ -50,6 +50,7 @@ AUTH_USER_MODEL = "tenants.User"
 MIDDLEWARE = [
     "auditlog.security.RequestLimitsMiddleware",
     "tenants.middleware.TenantContextMiddleware",
+    "search.trail.AccessTrailMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "auditlog.security.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -134,6 +135,29 @@ ELASTICSEARCH_SEARCH_TIMEOUT = env.float("ELASTICSEARCH_SEARCH_TIMEOUT", default
 # timeout, and how long a process trusts its answer.
 ELASTICSEARCH_HEALTH_TIMEOUT = env.float("ELASTICSEARCH_HEALTH_TIMEOUT", default=0.5)
 ELASTICSEARCH_HEALTH_TTL = env.float("ELASTICSEARCH_HEALTH_TTL", default=5.0)
+
+# Encryption at rest (tenants/keys.py, ingest/crypto.py): each tenant's data keys are wrapped by a key
+# provider; the local one uses ENCRYPTION_MASTER_KEY (base64 of 32 random bytes). During a master-key
+# rotation the previous keys (ENCRYPTION_OLD_MASTER_KEYS, a comma list) still unwrap until
+# `manage.py tenant_keys_rotate --rewrap` has re-wrapped every data key under the new one.
+ENCRYPTION_KEY_PROVIDER = env.str("ENCRYPTION_KEY_PROVIDER", default="tenants.keys.LocalKeyProvider")
+# A fixed, public key for DEBUG only: whatever it protects is readable by anyone with this source code.
+DEVELOPMENT_MASTER_KEY = "SU5TRUNVUkUtZGV2ZWxvcG1lbnQtb25seS1tYXN0ZXI="  # base64 of "INSECURE-development-only-master"
+ENCRYPTION_MASTER_KEY = env.str("ENCRYPTION_MASTER_KEY", default="")
+ENCRYPTION_OLD_MASTER_KEYS = env.list("ENCRYPTION_OLD_MASTER_KEYS", default=[])
+if not ENCRYPTION_MASTER_KEY and ENCRYPTION_KEY_PROVIDER == "tenants.keys.LocalKeyProvider":
+    if not DEBUG:
+        from django.core.exceptions import ImproperlyConfigured
+
+        raise ImproperlyConfigured(
+            "ENCRYPTION_MASTER_KEY is not set. Set it to the base64 of 32 random bytes, e.g. "
+            "`python3 -c 'import base64, os; print(base64.b64encode(os.urandom(32)).decode())'`, "
+            "and keep it safe: without it no tenant's encrypted event content can be read."
+        )
+    ENCRYPTION_MASTER_KEY = DEVELOPMENT_MASTER_KEY
+# Seconds a process keeps a tenant's unwrapped data keys: a rotation reaches new writes, and a deleted
+# tenant's keys leave every process's memory, within this time.
+ENCRYPTION_KEY_CACHE_SECONDS = env.float("ENCRYPTION_KEY_CACHE_SECONDS", default=60.0)
 
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)
 CELERY_RESULT_BACKEND = None
@@ -257,6 +281,9 @@ AUDITLOG = {
     "TAIL_HEARTBEAT_SECONDS": env.float("TAIL_HEARTBEAT_SECONDS", default=20.0),
     "TAIL_QUEUE_EVENTS": env.int("TAIL_QUEUE_EVENTS", default=1000),
     "TAIL_REPLAY_PAGE": env.int("TAIL_REPLAY_PAGE", default=500),
+    # Access trail (search/trail.py): seconds between writes of the reads recorded meanwhile (0: only when
+    # search.trail.trail_flush() is called, as in tests).
+    "TRAIL_FLUSH_SECONDS": env.float("TRAIL_FLUSH_SECONDS", default=0.2),
     # Tenant policy defaults (GET/PATCH /api/v1/settings overrides them per tenant).
     "RETENTION_DAYS": env.int("RETENTION_DAYS", default=90),
     "POLICY_CACHE_SECONDS": env.float("POLICY_CACHE_SECONDS", default=5.0),

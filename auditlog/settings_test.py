@@ -3,6 +3,8 @@
 import os
 
 os.environ.setdefault("SECRET_KEY", "test-only-secret-key-that-is-long-enough-for-hs256")
+# base64 of "TEST-ONLY-master-key-not-secret!": a fixed master key for the suite, public like this file.
+os.environ.setdefault("ENCRYPTION_MASTER_KEY", "VEVTVC1PTkxZLW1hc3Rlci1rZXktbm90LXNlY3JldCE=")
 
 from .settings import *  # noqa: E402,F403
 
@@ -13,6 +15,7 @@ CACHES["default"]["LOCATION"] = os.environ.get("TEST_REDIS_URL", "redis://localh
 CHANNEL_LAYERS["default"]["CONFIG"]["hosts"] = [CACHES["default"]["LOCATION"]]  # noqa: F405
 CELERY_BROKER_URL = CACHES["default"]["LOCATION"]  # noqa: F405
 ELASTICSEARCH_URL = ""  # the mirror's live tests set their own; nothing else may write to a real cluster
+AUDITLOG["TRAIL_FLUSH_SECONDS"] = 0  # noqa: F405 - tests write the access trail with search.trail.trail_flush()
 # Rate limits: counters of parallel test runs (one test database each) never meet, and the defaults are
 # so high that only the rate-limit tests, which set their own, are ever limited.
 AUDITLOG["RATE_REDIS_URL"] = CACHES["default"]["LOCATION"]  # noqa: F405

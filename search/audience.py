@@ -8,6 +8,9 @@ Decided once per request or live-tail connection from its tenants.principal.Prin
 
 from dataclasses import dataclass
 
+from django.db import connection
+
+from ingest.crypto import content_decrypt, content_mask
 from ingest.models import Event
 from ingest.representation import event_json
 from tenants.models import Role, Scope
@@ -32,5 +35,14 @@ def audience_of(principal) -> Audience:
 
 
 def event_view(event: Event, audience: Audience) -> dict:
-    """An event in the API shape, as this audience may see it."""
-    return event_json(event)
+    """An event in the API shape, as this audience may see it (call in the event's tenant schema)."""
+    return content_view(event_json(event), connection.tenant, audience)
+
+
+def content_view(event: dict, tenant, audience: Audience, *, load: bool = True) -> dict:
+    """An event in the API shape with its encrypted content decrypted for an audience allowed sensitive
+    content, masked for the others (ingest.crypto). Without `load`, raises tenants.keys.KeyNotLoaded rather
+    than reading the database for a key (event loops)."""
+    if audience.sensitive:
+        return content_decrypt(event, tenant, load=load)
+    return content_mask(event)

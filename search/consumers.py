@@ -25,11 +25,14 @@ from django.utils import timezone
 from auditlog.conf import auditlog_setting
 from auditlog.errors import FieldErrors, error_body
 from ingest.live import MESSAGE_TYPE, live_group
+from tenants.keys import KeyNotLoaded, data_keys_load
 from tenants.ws import in_tenant, ws_refusal
 
+from .audience import audience_of
 from .cursor import cursor_decode, cursor_encode
 from .filters import parse_filters
 from .tail import Selection, TailEvent, batch_text, filter_key, position_before, replay_page, select
+from .trail import trail_note_stream
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +71,8 @@ class LiveTailConsumer(AsyncWebsocketConsumer):
             await self.close(code=BAD_REQUEST)
             return
         self.tenant = self.scope["tenant"]
+        self.audience = audience_of(self.scope["principal"])  # decrypted or masked sensitive content
+        self.event_filter.access_trail = self.audience.access_trail
         self.filter_key = filter_key(self.event_filter)
         self.pending: asyncio.Queue[Selection] = asyncio.Queue()
         self.waiting = 0  # events in pending
@@ -80,6 +85,7 @@ class LiveTailConsumer(AsyncWebsocketConsumer):
         self.resume_key = since or (self.joined_at, uuid.UUID(int=0))
         self.group = live_group(self.tenant.schema_name)
         await self.channel_layer.group_add(self.group, self.channel_name)
+        trail_note_stream(self.scope, ROUTE_NAME, self.event_filter, replay=since is not None)
         self.writer = asyncio.create_task(self._write(since))
 
     async def disconnect(self, code):
@@ -101,7 +107,7 @@ class LiveTailConsumer(AsyncWebsocketConsumer):
 
     async def events_batch(self, message):
         """A batch from ingest.live: queue what matches, without waiting; more than the limit waiting is a lag."""
-        selection = select(message["events"], self.event_filter, self.filter_key)
+        selection = await self._select(message["events"])
         if not selection.events:
             return
         if not self.lagged and self.waiting >= self.queue_limit:
@@ -111,6 +117,15 @@ class LiveTailConsumer(AsyncWebsocketConsumer):
             return
         self.pending.put_nowait(selection)
         self.waiting += len(selection.events)
+
+    async def _select(self, raw: bytes) -> Selection:
+        """The batch as this connection's filter and audience select and show it; a data key not yet in this
+        process's cache is loaded in a database thread first (rarely: once per key and cache period)."""
+        while True:
+            try:
+                return select(raw, self.event_filter, self.filter_key, self.tenant, self.audience)
+            except KeyNotLoaded as exc:
+                await in_tenant(self.tenant, data_keys_load, self.tenant, exc.version)
 
     async def _write(self, since):
         try:
@@ -126,7 +141,9 @@ class LiveTailConsumer(AsyncWebsocketConsumer):
         horizon = self.joined_at - DUPLICATE_HORIZON
         after = since
         while True:
-            page = await in_tenant(self.tenant, replay_page, self.event_filter, after=after, limit=page_size)
+            page = await in_tenant(
+                self.tenant, replay_page, self.event_filter, self.audience, after=after, limit=page_size
+            )
             for start in range(0, len(page), self.batch_limit):
                 chunk = page[start : start + self.batch_limit]
                 if not await self._deliver(chunk):

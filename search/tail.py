@@ -1,6 +1,7 @@
 """Events as the live tail sends them: each with its cursor and the text of its `event` message.
 
-Live batches are decoded once per process (every connection of a tenant gets the same bytes);
+Live batches are decoded once per process (every connection of a tenant gets the same bytes), and
+rendered once per process and audience (encrypted content decrypted or masked: search.audience);
 stored events are read for replays through the Postgres backend, oldest first.
 """
 
@@ -14,8 +15,7 @@ import orjson
 from django.db.models import BooleanField
 from django.db.models.expressions import RawSQL
 
-from ingest.representation import event_json
-
+from .audience import Audience, content_view, event_view
 from .backends import postgres
 from .cursor import cursor_encode
 from .filters import EventFilter
@@ -72,7 +72,8 @@ def _tail_event(event: dict, occurred_at: datetime, event_id: uuid.UUID, receive
 
 @lru_cache(maxsize=8)
 def decode_batch(raw: bytes) -> tuple[TailEvent, ...]:
-    """A batch published by ingest.live (a JSON array of events in the API shape)."""
+    """A batch published by ingest.live (a JSON array of events in the API shape), as stored: filters match
+    this form, as they do the stored rows (encrypted content is not searchable)."""
     return tuple(
         _tail_event(
             event,
@@ -99,7 +100,7 @@ class Selection:
         return self._text
 
 
-_SELECTIONS: OrderedDict[tuple[bytes, str], Selection] = OrderedDict()
+_SELECTIONS: OrderedDict[tuple[bytes, str, Audience], Selection] = OrderedDict()
 SELECTIONS_KEPT = 512
 
 
@@ -108,16 +109,30 @@ def filter_key(f: EventFilter) -> str:
     return orjson.dumps(f.as_params(), option=orjson.OPT_SORT_KEYS).decode()
 
 
-def select(raw: bytes, f: EventFilter, key: str) -> Selection:
-    """What f (whose filter_key is key) selects of a published batch: matched once per process and filter.
+@lru_cache(maxsize=16)
+def render_batch(raw: bytes, tenant, audience: Audience) -> tuple[TailEvent, ...]:
+    """A published batch's events as the audience sees them, in batch order: rendered once per process and
+    audience; an event without encrypted content keeps its decoded text. Raises tenants.keys.KeyNotLoaded
+    (nothing cached) when a data key must first be loaded from the database."""
+    rendered = []
+    for stored in decode_batch(raw):
+        event = content_view(stored.event, tenant, audience, load=False)
+        rendered.append(stored if event is stored.event else _tail_event(event, *stored.key, stored.received_at))
+    return tuple(rendered)
+
+
+def select(raw: bytes, f: EventFilter, key: str, tenant, audience: Audience) -> Selection:
+    """What f (whose filter_key is key) selects of a published batch, as the audience sees it: matched and
+    rendered once per process, filter and audience. Raises tenants.keys.KeyNotLoaded like render_batch.
 
     Connections run on one event loop, so the cache needs no lock; the batch's bytes hash once.
     """
-    selection = _SELECTIONS.get((raw, key))
+    selection = _SELECTIONS.get((raw, key, audience))
     if selection is None:
-        events = [e for e in decode_batch(raw) if event_matches(f, e.event)]
+        shown = render_batch(raw, tenant, audience)
+        events = [e for stored, e in zip(decode_batch(raw), shown, strict=True) if event_matches(f, stored.event)]
         selection = Selection(tuple(sorted(events, key=lambda e: e.key)))  # a bulk's events share their time
-        _SELECTIONS[(raw, key)] = selection
+        _SELECTIONS[(raw, key, audience)] = selection
         if len(_SELECTIONS) > SELECTIONS_KEPT:
             _SELECTIONS.popitem(last=False)
     return selection
@@ -131,9 +146,13 @@ def position_before(key: tuple[datetime, uuid.UUID]) -> tuple[datetime, uuid.UUI
     return occurred_at - timedelta(microseconds=1), uuid.UUID(int=(1 << 128) - 1)
 
 
-def replay_page(f: EventFilter, *, after: tuple[datetime, uuid.UUID], limit: int) -> list[TailEvent]:
-    """Stored events matching f strictly after the position, oldest first (call in the tenant's schema)."""
+def replay_page(
+    f: EventFilter, audience: Audience, *, after: tuple[datetime, uuid.UUID], limit: int
+) -> list[TailEvent]:
+    """Stored events matching f strictly after the position, oldest first, as the audience sees them (call in
+    the tenant's schema)."""
     qs = postgres.filtered(f).filter(RawSQL("(occurred_at, id) > (%s, %s)", list(after), output_field=BooleanField()))
     return [
-        _tail_event(event_json(e), e.occurred_at, e.id, e.received_at) for e in qs.order_by("occurred_at", "id")[:limit]
+        _tail_event(event_view(e, audience), e.occurred_at, e.id, e.received_at)
+        for e in qs.order_by("occurred_at", "id")[:limit]
     ]

@@ -29,6 +29,7 @@ MATRIX: dict[str, dict[str, Rule]] = {
     "auth-token": {"POST": ANYONE},
     "auth-token-refresh": {"POST": ANYONE},
     "tenant-list": {"GET": STAFF, "POST": STAFF},
+    "tenant-detail": {"DELETE": STAFF},
     "apikey-list": {"GET": ADMIN, "POST": ADMIN},
     "apikey-detail": {"GET": ADMIN, "DELETE": ADMIN},
     "member-list": {"GET": ADMIN, "POST": ADMIN},

@@ -95,3 +95,31 @@ class TenantSettings(models.Model):
 
     def __str__(self):
         return f"settings of {self.tenant_id}"
+
+
+class TenantKey(models.Model):
+    """One version of a tenant's data key, stored only wrapped by the key provider (tenants.keys).
+
+    The unretired version encrypts new writes; retired ones are kept for reading what they encrypted.
+    Deleting the tenant deletes these rows, and with them every way to read its encrypted content.
+    """
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="data_keys")
+    version = models.PositiveIntegerField()
+    wrapped_key = models.BinaryField()
+    provider = models.CharField(max_length=32)  # the KeyProvider's name
+    master_key_id = models.CharField(max_length=200)  # which of the provider's keys wrapped it
+    created_at = models.DateTimeField(auto_now_add=True)
+    retired_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["tenant_id", "version"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "version"], name="tenantkey_tenant_version_uniq"),
+            models.UniqueConstraint(
+                fields=["tenant"], condition=models.Q(retired_at=None), name="tenantkey_one_active_per_tenant"
+            ),
+        ]
+
+    def __str__(self):
+        return f"data key {self.version} of {self.tenant_id}"

@@ -13,7 +13,8 @@ from rest_framework_simplejwt.tokens import RefreshToken
 from auditlog.errors import CONFLICT, ApiError, FieldErrors
 
 from . import policies
-from .models import ApiKey, Domain, Membership, Role, Scope, Tenant, TenantSettings, User
+from .keys import data_keys_forget, tenant_key_create
+from .models import ApiKey, Domain, Membership, Role, Scope, Tenant, TenantKey, TenantSettings, User
 from .selectors import API_KEY_PREFIX, host_cache_clear, secret_digest, tenant_policy_cache_clear
 
 SLUG_RE = re.compile(r"^[a-z][a-z0-9-]{1,46}[a-z0-9]$")
@@ -44,7 +45,9 @@ def _check_username_free(username: str) -> None:
 
 
 def tenant_create(*, slug: str, name: str, admin: dict) -> Tenant:
-    """Create a tenant's schema (migrated), its subdomain, and its first Admin."""
+    """Create a tenant's schema (migrated), its subdomain, its first Admin and its first data key (made here
+    rather than by its first event, so ingest never races to make it; tenants older than encryption get
+    theirs on first need)."""
     errors: dict[str, list[str]] = {}
     if not SLUG_RE.match(slug) or slug in RESERVED_SLUGS:
         errors["slug"] = [
@@ -69,11 +72,28 @@ def tenant_create(*, slug: str, name: str, admin: dict) -> Tenant:
                 username=admin["username"], email=admin["email"], password=admin["password"]
             )
             Membership.objects.create(user=user, tenant=tenant, role=Role.ADMIN)
+            tenant_key_create(tenant)
     except Exception:
         tenant.delete(force_drop=True)
         raise
     host_cache_clear()
     return tenant
+
+
+def tenant_delete(*, tenant: Tenant) -> None:
+    """Delete a tenant for good: its data keys first (crypto-shredding: encrypted content of its events that
+    survives anywhere, in backups, replicas or the search mirror, can never be read again), then its schema
+    with every event, its domains, members, API keys and settings. People left without any tenant are
+    deactivated, as when removed from their last one."""
+    with transaction.atomic():
+        TenantKey.objects.filter(tenant=tenant).delete()
+    data_keys_forget(tenant.pk)
+    members = list(Membership.objects.filter(tenant=tenant).values_list("user_id", flat=True))
+    connection.set_schema_to_public()
+    tenant.delete(force_drop=True)  # auto_drop_schema: drops the tenant's schema
+    User.objects.filter(pk__in=members, is_staff=False, memberships=None).update(is_active=False)
+    host_cache_clear()
+    tenant_policy_cache_clear(tenant)
 
 
 @transaction.atomic

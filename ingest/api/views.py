@@ -10,6 +10,7 @@ from auditlog.errors import FieldErrors
 from auditlog.openapi import error_responses
 
 from .. import services
+from ..crypto import content_mask
 from ..representation import event_json
 from .schemas import BulkInSchema, BulkOutSchema, EventInSchema, EventSchema
 
@@ -35,7 +36,9 @@ class EventCreateMixin:
         event, created = services.event_create(
             tenant_slug=request.auth.tenant.slug, body=request.data, idempotency_key=key
         )
-        return Response(event_json(event), status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+        # Encrypted content is shown masked: the writer knows what it sent, and an ingest key may not read.
+        body = content_mask(event_json(event))
+        return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
 
 class LogBulkView(APIView):

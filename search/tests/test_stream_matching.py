@@ -81,7 +81,9 @@ def query(rng: random.Random) -> str:
 def test_the_matcher_knows_every_filter():
     assert set(COLUMN_FIELDS) == set(LIST_PARAMS.values())
     names = {f.name for f in dataclasses.fields(EventFilter)}
-    assert names == {"time_from", "time_to", "columns", "ips", "tags", "q", "metadata"}, "teach search.matching"
+    assert names == {"time_from", "time_to", "columns", "ips", "tags", "q", "metadata", "access_trail"}, (
+        "teach search.matching"
+    )
 
 
 def test_full_text_agrees_with_postgres_on_random_texts_and_queries(db):
@@ -200,6 +202,7 @@ def _shape(i: int, severity: str, at: str) -> dict:
 
 def test_a_batch_is_matched_once_per_filter_in_keyset_order():
     """Connections whose filters are equal share one Selection (and its text); other filters get their own."""
+    from search.audience import RESTRICTED
     from search.tail import filter_key, select
 
     raw = _published(
@@ -209,10 +212,11 @@ def test_a_batch_is_matched_once_per_filter_in_keyset_order():
     )
     errors, also_errors = (parse_filters(QueryDict("severity=ERROR"))[0] for _ in range(2))
     everything = EventFilter()
-    first = select(raw, errors, filter_key(errors))
-    assert select(bytes(raw), also_errors, filter_key(also_errors)) is first  # an equal copy of the bytes, too
+    first = select(raw, errors, filter_key(errors), None, RESTRICTED)
+    # an equal copy of the bytes, too
+    assert select(bytes(raw), also_errors, filter_key(also_errors), None, RESTRICTED) is first
     assert [e.id[-1] for e in first.events] == ["1", "2"]
-    all_of_it = select(raw, everything, filter_key(everything))
+    all_of_it = select(raw, everything, filter_key(everything), None, RESTRICTED)
     assert all_of_it is not first and [e.id[-1] for e in all_of_it.events] == ["3", "1", "2"]
     message = orjson.loads(first.text)
     assert message["type"] == "events"

@@ -86,6 +86,22 @@ class TenantListView(APIView):
         return Response(s.TenantOut(tenant).data, status=status.HTTP_201_CREATED)
 
 
+class TenantDetailView(APIView):
+    @extend_schema(
+        responses={204: None, **DETAIL_ERRORS},
+        tags=["tenants"],
+        description="Delete the tenant for good: its data keys are destroyed first, so its encrypted event "
+        "content cannot be read from any copy that remains; then its schema (every event), domains, members, "
+        "API keys and settings. People left without a tenant are deactivated.",
+    )
+    def delete(self, request, pk):
+        tenant = selectors.tenant_list().filter(pk=pk).first()
+        if tenant is None:
+            raise exceptions.NotFound("Not found.")
+        services.tenant_delete(tenant=tenant)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
 class ApiKeyListView(APIView):
     @extend_schema(operation_id="api_keys_list", responses={200: s.ApiKeyPageOut, **READ_ERRORS}, tags=["api-keys"])
     def get(self, request):
