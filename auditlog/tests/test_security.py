@@ -101,6 +101,7 @@ def test_security_headers_on_errors(client, db):
 
 
 def test_hsts_over_https(client, db, settings):
+    # the production values (not DEBUG), as test_production_settings_values reads them
     settings.SECURE_HSTS_SECONDS = 31536000
     settings.SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     response = client.get("/healthz", secure=True)
