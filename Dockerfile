@@ -8,7 +8,10 @@ COPY requirements.txt .
 RUN pip install -r requirements.txt
 
 COPY . .
-RUN SECRET_KEY=build-only python manage.py collectstatic --noinput -v 0
+# Build-only secrets: collectstatic loads the settings, which require both (the real ones come at run time).
+RUN SECRET_KEY=build-only \
+    ENCRYPTION_MASTER_KEY=$(python -c 'import base64, os; print(base64.b64encode(os.urandom(32)).decode())') \
+    python manage.py collectstatic --noinput -v 0
 
 RUN useradd --system --uid 1000 auditlog && chown -R auditlog /app
 USER auditlog

@@ -16,6 +16,7 @@ install: $(VENV)/.installed
 
 .env:
 	@echo "SECRET_KEY=$$(python3 -c 'import secrets; print(secrets.token_urlsafe(50))')" > .env
+	@echo "ENCRYPTION_MASTER_KEY=$$(python3 -c 'import base64, os; print(base64.b64encode(os.urandom(32)).decode())')" >> .env
 	@echo "DEBUG=1" >> .env
 	@echo "Wrote .env (local settings; see README for the variables)."
 
