@@ -1,6 +1,9 @@
 """OpenAPI shapes of events (documentation only: validation lives in ingest.validation)."""
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+
+from ..crypto import ENCRYPTED_MARK, UNREADABLE_MARK
 
 
 class ActorSchema(serializers.Serializer):
@@ -29,6 +32,26 @@ class ChangesSchema(serializers.Serializer):
     after = serializers.DictField(required=False, allow_null=True, help_text="An object or null.")
 
 
+@extend_schema_field(
+    {
+        "oneOf": [
+            {"type": "object", "additionalProperties": {}},
+            {"type": "string", "enum": [ENCRYPTED_MARK, UNREADABLE_MARK]},
+        ],
+        "nullable": True,
+        "description": f"An object or null; `{ENCRYPTED_MARK}` for readers not allowed sensitive content, "
+        f"`{UNREADABLE_MARK}` when it cannot be decrypted.",
+    }
+)
+class StoredChangeSide(serializers.JSONField):
+    """One side of a stored event's changes: encrypted at rest, shown by the reader's audience."""
+
+
+class StoredChangesSchema(serializers.Serializer):
+    before = StoredChangeSide()
+    after = StoredChangeSide()
+
+
 class EventInSchema(serializers.Serializer):
     event_id = serializers.UUIDField(required=False, help_text="Client-chosen id; a repeat is not stored twice.")
     tenant_id = serializers.CharField(required=False, help_text="If given, must be the credential's tenant slug.")
@@ -55,7 +78,7 @@ class EventSchema(EventInSchema):
     received_at = serializers.DateTimeField()
     # A stored event names every field; those the request left out are null.
     message = serializers.CharField(allow_null=True)
-    changes = ChangesSchema(allow_null=True)
+    changes = StoredChangesSchema(allow_null=True)
     source = serializers.CharField(allow_null=True)
     changed_fields = serializers.ListField(child=serializers.CharField())
     masked_fields = serializers.ListField(
