@@ -27,6 +27,7 @@ from functools import cache
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from django.conf import settings
+from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -113,6 +114,19 @@ class LocalKeyProvider(KeyProvider):
             return master.decrypt(wrapped[:NONCE_BYTES], wrapped[NONCE_BYTES:], context)
         except InvalidTag:
             raise KeyUnavailable(f"a data key does not unwrap under {key_id}")
+
+
+def development_key_check(app_configs=None, **kwargs) -> list:
+    """A warning from `manage.py check` (and at every start) while the public development master key is in use."""
+    if settings.ENCRYPTION_MASTER_KEY != settings.DEVELOPMENT_MASTER_KEY:
+        return []
+    return [
+        checks.Warning(
+            "Encryption at rest uses the public development master key (DEBUG without ENCRYPTION_MASTER_KEY).",
+            hint="Never store real data like this: set ENCRYPTION_MASTER_KEY (make .env writes one).",
+            id="tenants.W001",
+        )
+    ]
 
 
 @cache

@@ -122,8 +122,11 @@ def test_without_a_master_key_the_service_refuses_to_start_unless_debug():
     assert refused.returncode != 0 and "ENCRYPTION_MASTER_KEY is not set" in refused.stderr
     malformed = _start(DEBUG="0", ENCRYPTION_MASTER_KEY="dG9vIHNob3J0")
     assert malformed.returncode != 0 and "must be the base64 of 32 random bytes" in malformed.stderr
-    assert _start(DEBUG="0", ENCRYPTION_MASTER_KEY=new_master_key()).returncode == 0
-    assert _start(DEBUG="1", ENCRYPTION_MASTER_KEY="").returncode == 0  # the labelled development key
+    started = _start(DEBUG="0", ENCRYPTION_MASTER_KEY=new_master_key())
+    assert started.returncode == 0 and "tenants.W001" not in started.stderr
+    development = _start(DEBUG="1", ENCRYPTION_MASTER_KEY="")  # the labelled development key, and a warning
+    assert development.returncode == 0 and "tenants.W001" in development.stderr
+    assert "public development master key" in development.stderr
 
 
 # Data keys
