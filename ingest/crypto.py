@@ -18,6 +18,7 @@ cannot be decrypted (tampered, or its key destroyed) is shown as UNREADABLE_MARK
 import base64
 import binascii
 import os
+from functools import lru_cache
 
 import orjson
 from cryptography.exceptions import InvalidTag
@@ -32,14 +33,16 @@ ENCRYPTED_MARK = "[ENCRYPTED]"
 UNREADABLE_MARK = "[UNREADABLE]"
 NONCE_BYTES = 12
 CHANGE_SIDES = ("before", "after")
+_SIDE_PATHS = {side: f"changes.{side}".encode() for side in CHANGE_SIDES}
 
 
 class Undecryptable(Exception):
     """An encrypted value that cannot be opened: malformed, tampered, moved, or its key is gone."""
 
 
-def _aad(schema: str, version: int, event_id, path: str) -> bytes:
-    return f"{schema}\x00{version}\x00{event_id}\x00{path}".encode()
+def _aad_prefix(schema: str, version: int, event_id) -> bytes:
+    """What every ciphertext of one event binds before its path (made once per event)."""
+    return f"{schema}\x00{version}\x00{event_id}\x00".encode()
 
 
 def is_encrypted(value) -> bool:
@@ -68,20 +71,24 @@ def value_decrypt(value: dict, tenant, event_id, path: str, *, load: bool = True
     version, sealed = _parse(value[ENC])
     try:
         cipher = data_key(tenant, version, load=load)
-        plain = cipher.decrypt(
-            sealed[:NONCE_BYTES], sealed[NONCE_BYTES:], _aad(tenant.schema_name, version, event_id, path)
-        )
+        aad = _aad_prefix(tenant.schema_name, version, event_id) + path.encode()
+        plain = cipher.decrypt(sealed[:NONCE_BYTES], sealed[NONCE_BYTES:], aad)
     except (KeyUnavailable, InvalidTag, ValueError):
         raise Undecryptable(f"{path} does not decrypt")
     return orjson.loads(plain)
 
 
-def _sensitive_targets(metadata: dict, paths) -> list[tuple[dict, str, str]]:
+@lru_cache(maxsize=256)
+def _split_paths(paths: tuple[str, ...]) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """A policy's sensitive paths as (path, keys under metadata), shortest first (once per policy)."""
+    return tuple((path, tuple(path.split(".")[1:])) for path in sorted(paths, key=lambda p: p.count(".")))
+
+
+def _sensitive_targets(metadata: dict, paths: tuple[str, ...]) -> list[tuple[dict, str, str]]:
     """(parent object, key, full path) of each sensitive path present; shortest first, so a path under one
     already chosen (and to be encrypted with it) is not chosen again."""
     found = []
-    for path in sorted(paths, key=lambda p: p.count(".")):
-        parts = path.split(".")[1:]  # under "metadata."
+    for path, parts in _split_paths(paths):
         parent = metadata
         for part in parts[:-1]:
             parent = parent.get(part) if type(parent) is dict else None
@@ -106,12 +113,11 @@ def encrypt_row(row: dict, tenant, policy) -> None:
     version, cipher = active_key(tenant)
     if row.get("id") is None:
         row["id"] = uuid7()
-    schema, event_id = tenant.schema_name, row["id"]
+    prefix = _aad_prefix(tenant.schema_name, version, row["id"])
     for parent, key, path in targets:
-        parent[key] = value_encrypt(parent[key], cipher, version, _aad(schema, version, event_id, path))
+        parent[key] = value_encrypt(parent[key], cipher, version, prefix + path.encode())
     for side in sides:
-        path = f"changes.{side}"
-        changes[side] = value_encrypt(changes[side], cipher, version, _aad(schema, version, event_id, path))
+        changes[side] = value_encrypt(changes[side], cipher, version, prefix + _SIDE_PATHS[side])
 
 
 def _open(value, path: str, reveal):
