@@ -247,6 +247,8 @@ SPECTACULAR_SETTINGS = {
     # Swagger UI assets are served by this service, not fetched from a CDN.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    # No validator badge: it would send the schema's URL to validator.swagger.io (and the CSP blocks it anyway).
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "APPEND_COMPONENTS": {

@@ -120,6 +120,7 @@ def test_swagger_ui_needs_no_inline_script(client, db):
     assert script.status_code == 200
     assert script["Content-Type"].startswith("application/javascript")
     assert b"SwaggerUIBundle" in script.content
+    assert b'"validatorUrl": null' in script.content  # the schema's URL is not sent to a third party
     for asset in re.findall(r'(?:src|href)="(/static/[^"]+)"', html):
         assert client.get(asset).status_code == 200, asset
 
