@@ -20,7 +20,7 @@ from contextlib import contextmanager
 import pytest
 import schemathesis
 from django.core.signals import request_finished, request_started
-from django.db import close_old_connections
+from django.db import close_old_connections, connection
 from hypothesis import HealthCheck, Phase, given
 from hypothesis import settings as hypothesis_settings
 from schemathesis import GenerationMode
@@ -31,6 +31,8 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
+from conftest import event_body
+from ingest.services import event_create
 from search.trail import trail_discard
 from tenants.models import Membership, Role, Scope, User
 from tenants.selectors import tenant_policy_cache_clear
@@ -68,14 +70,20 @@ def api_schema(world):
 
 
 def _throwaways(world) -> dict:
-    """A member and an API key of acme that this run may change and delete."""
+    """A member and an API key of acme that this run may change and delete, and an event to read."""
     tenant = world.acme.tenant
     user = User.objects.create_user(username="fuzz-target", email="fuzz@acme.test", password="fuzz-target-pass-1")
     member = Membership.objects.create(user=user, tenant=tenant, role=Role.USER)
     key, _ = api_key_create(tenant=tenant, name="fuzz target", scopes=[Scope.READ])
     admin = world.acme.users[Role.ADMIN]
     refresh = tokens_issue(user=admin, membership=Membership.objects.get(user=admin, tenant=tenant))["refresh"]
-    return {"member": member.pk, "key": key.pk, "refresh": refresh}
+    body = event_body(changes={"before": {"plan": "free"}, "after": {"plan": "pro"}}, metadata={"seats": 3})
+    connection.set_tenant(tenant)
+    try:
+        event, _ = event_create(tenant_slug=tenant.slug, body=body)
+    finally:
+        connection.set_schema_to_public()
+    return {"member": member.pk, "key": key.pk, "refresh": refresh, "event": str(event.id)}
 
 
 def _credential(label: str, world) -> str | None:
@@ -88,9 +96,17 @@ def _credential(label: str, world) -> str | None:
     return world.acme.tokens[Role.ADMIN]
 
 
-def _prepare(case, label: str, targets: dict) -> None:
-    """Send the run's credential rather than a generated one, and pin the operations that could harm the test
-    world to objects made for this run."""
+# Valid requests of these read an object made for the run (a generated id would only ever find nothing).
+READ_TARGETS = {
+    "GET /api/v1/members/{id}": ("id", "member"),
+    "GET /api/v1/api-keys/{id}": ("id", "key"),
+    "GET /api/v1/logs/{event_id}": ("event_id", "event"),
+}
+
+
+def _prepare(case, label: str, mode, targets: dict) -> None:
+    """Send the run's credential rather than a generated one, pin the operations that could harm the test world
+    to objects made for this run, and have valid reads of one object find one."""
     if case.headers:
         for name in [n for n in case.headers if n.lower() in ("authorization", "x-api-key")]:
             del case.headers[name]
@@ -104,6 +120,9 @@ def _prepare(case, label: str, targets: dict) -> None:
         case.body = {"refresh": targets["refresh"]}
     elif label == "PATCH /api/v1/settings" and isinstance(case.body, dict):
         case.body.pop("limits", None)
+    elif label in READ_TARGETS and mode is GenerationMode.POSITIVE:
+        name, target = READ_TARGETS[label]
+        case.path_parameters = {name: targets[target]}
 
 
 def _run(operation, mode, world, targets) -> str | None:
@@ -122,7 +141,7 @@ def _run(operation, mode, world, targets) -> str | None:
     )
     @given(case=operation.as_strategy(generation_mode=mode))
     def examples(case):
-        _prepare(case, label, targets)
+        _prepare(case, label, mode, targets)
         case.call_and_validate(headers=headers, checks=CHECKS)
 
     try:
