@@ -139,14 +139,15 @@ def _clean_json(c: _Collector, value, path: str):
     names the path of the key or value (e.g. metadata.user.name, changes.after.items.2)."""
     if isinstance(value, str):
         value = CONTROL_RE.sub("", value)
-        if len(value.encode()) > JSON_STRING_MAX:
+        # A character is at most 4 bytes in UTF-8: most strings are short enough to skip encoding them.
+        if len(value) > JSON_STRING_MAX // 4 and len(value.encode()) > JSON_STRING_MAX:
             c.add(path, f"At most {JSON_STRING_MAX} bytes.")
         return value
     if isinstance(value, dict):
         out = {}
         for key, item in value.items():
             key = CONTROL_RE.sub("", key)
-            if len(key.encode()) > JSON_KEY_MAX:
+            if len(key) > JSON_KEY_MAX // 4 and len(key.encode()) > JSON_KEY_MAX:
                 c.add(f"{path}.{key[:32]}…", f"Keys are at most {JSON_KEY_MAX} bytes.")
             out[key] = _clean_json(c, item, f"{path}.{key}")
         return out
