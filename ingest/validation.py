@@ -14,6 +14,7 @@ import orjson
 
 from auditlog.conf import auditlog_setting
 
+from .crypto import ENC
 from .models import ActorType, Severity
 
 ACTION_RE = re.compile(r"^[A-Z][A-Z0-9_.:-]{0,63}$")
@@ -149,6 +150,8 @@ def _clean_json(c: _Collector, value, path: str):
             key = CONTROL_RE.sub("", key)
             if len(key) > JSON_KEY_MAX // 4 and len(key.encode()) > JSON_KEY_MAX:
                 c.add(f"{path}.{key[:32]}…", f"Keys are at most {JSON_KEY_MAX} bytes.")
+            elif key == ENC:  # a client's value must never pass for one the service encrypted
+                c.add(f"{path}.{key}", "This key is reserved for encrypted values.")
             out[key] = _clean_json(c, item, f"{path}.{key}")
         return out
     if isinstance(value, list):

@@ -192,6 +192,20 @@ def test_a_sensitive_path_inside_another_is_encrypted_once(world, api, marker):
     assert shown["metadata"] == METADATA
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"metadata": {"card": {"$enc": "v1:1:AAAA"}}},
+        {"changes": {"before": None, "after": {"$enc": "v1:1:AAAA"}}},
+        {"changes": {"before": {"a": [{"$enc": "x", "b": 1}]}, "after": None}},
+    ],
+)
+def test_a_client_cannot_send_a_value_shaped_like_an_encrypted_one(world, api, marker, body):
+    response = api(world.acme.keys["ingest"]).post(URL, event_body(source=marker, **body), format="json")
+    assert response.status_code == 400
+    assert any(path.endswith(".$enc") for path in response.json()["error"]["details"])
+
+
 def test_the_mirror_documents_carry_only_ciphertext(world, api, marker, sensitive):
     event = post(api, world, marker)
     connection.set_tenant(world.acme.tenant)
