@@ -25,13 +25,22 @@ from django.utils import timezone
 from auditlog.conf import auditlog_setting
 from auditlog.errors import FieldErrors, error_body
 from ingest.live import MESSAGE_TYPE, live_group
-from tenants.keys import KeyNotLoaded, data_keys_load
+from tenants.keys import KeyNotLoaded
 from tenants.ws import in_tenant, ws_refusal
 
 from .audience import audience_of
 from .cursor import cursor_decode, cursor_encode
 from .filters import parse_filters
-from .tail import Selection, TailEvent, batch_text, filter_key, position_before, replay_page, select
+from .tail import (
+    Selection,
+    TailEvent,
+    batch_text,
+    filter_key,
+    position_before,
+    render_batch,
+    replay_page,
+    select,
+)
 from .trail import trail_note_stream
 
 logger = logging.getLogger(__name__)
@@ -119,13 +128,14 @@ class LiveTailConsumer(AsyncWebsocketConsumer):
         self.waiting += len(selection.events)
 
     async def _select(self, raw: bytes) -> Selection:
-        """The batch as this connection's filter and audience select and show it; a data key not yet in this
-        process's cache is loaded in a database thread first (rarely: once per key and cache period)."""
+        """The batch as this connection's filter and audience select and show it. When a data key is not yet in
+        this process's cache (rarely: once per key and cache period), the batch is rendered in a database
+        thread, which loads the key, and then selected from that rendering."""
         while True:
             try:
                 return select(raw, self.event_filter, self.filter_key, self.tenant, self.audience)
-            except KeyNotLoaded as exc:
-                await in_tenant(self.tenant, data_keys_load, self.tenant, exc.version)
+            except KeyNotLoaded:
+                await in_tenant(self.tenant, render_batch, raw, self.tenant, self.audience, load=True)
 
     async def _write(self, since):
         try:

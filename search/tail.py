@@ -109,16 +109,25 @@ def filter_key(f: EventFilter) -> str:
     return orjson.dumps(f.as_params(), option=orjson.OPT_SORT_KEYS).decode()
 
 
-@lru_cache(maxsize=16)
-def render_batch(raw: bytes, tenant, audience: Audience) -> tuple[TailEvent, ...]:
+_RENDERED: OrderedDict[tuple[bytes, Audience], tuple[TailEvent, ...]] = OrderedDict()
+RENDERED_KEPT = 16
+
+
+def render_batch(raw: bytes, tenant, audience: Audience, *, load: bool = False) -> tuple[TailEvent, ...]:
     """A published batch's events as the audience sees them, in batch order: rendered once per process and
-    audience; an event without encrypted content keeps its decoded text. Raises tenants.keys.KeyNotLoaded
-    (nothing cached) when a data key must first be loaded from the database."""
-    rendered = []
-    for stored in decode_batch(raw):
-        event = content_view(stored.event, tenant, audience, load=False)
-        rendered.append(stored if event is stored.event else _tail_event(event, *stored.key, stored.received_at))
-    return tuple(rendered)
+    audience; an event without encrypted content keeps its decoded text. Without `load` (on the event loop),
+    raises tenants.keys.KeyNotLoaded, caching nothing, when a data key is not in this process's cache: then
+    call it with `load` in a database thread, and the rendering is there for the event loop."""
+    rendered = _RENDERED.get((raw, audience))
+    if rendered is None:
+        shown = []
+        for stored in decode_batch(raw):
+            event = content_view(stored.event, tenant, audience, load=load)
+            shown.append(stored if event is stored.event else _tail_event(event, *stored.key, stored.received_at))
+        rendered = _RENDERED[(raw, audience)] = tuple(shown)
+        if len(_RENDERED) > RENDERED_KEPT:
+            _RENDERED.popitem(last=False)
+    return rendered
 
 
 def select(raw: bytes, f: EventFilter, key: str, tenant, audience: Audience) -> Selection:

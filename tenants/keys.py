@@ -44,7 +44,8 @@ class KeyUnavailable(Exception):
 
 
 class KeyNotLoaded(Exception):
-    """A data key is not in this process's cache, and the caller may not touch the database (an event loop)."""
+    """A data key is not in this process's cache, and the caller may not touch the database (an event loop):
+    it asks again from a database thread, with `load`."""
 
     def __init__(self, tenant_id: int, version: int):
         super().__init__(f"data key {version} of tenant {tenant_id} is not loaded")
@@ -162,17 +163,6 @@ def _unwrapped(tenant: Tenant, row: TenantKey) -> AESGCM | None:
         return AESGCM(provider.unwrap(row.master_key_id, bytes(row.wrapped_key), _wrap_context(tenant, row.version)))
     except KeyUnavailable:
         return None
-
-
-def data_keys_load(tenant: Tenant, version: int | None = None) -> None:
-    """Load (unwrap and cache) every data key of the tenant; `version`, if it has none such, is cached as
-    missing. For callers on an event loop, in a database thread, after a KeyNotLoaded."""
-    versions = set()
-    for row in TenantKey.objects.filter(tenant_id=tenant.pk):
-        _remember(tenant.pk, row.version, _unwrapped(tenant, row))
-        versions.add(row.version)
-    if version is not None and version not in versions:
-        _remember(tenant.pk, version, None)
 
 
 def data_key(tenant: Tenant, version: int, *, load: bool = True) -> AESGCM:

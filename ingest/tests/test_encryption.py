@@ -15,8 +15,8 @@ from ingest.representation import event_json
 from search.audience import FULL, RESTRICTED
 from search.filters import EventFilter
 from search.mirror.documents import document_source
-from search.tail import filter_key, select
-from tenants.keys import KeyNotLoaded, data_keys_forget, data_keys_load
+from search.tail import filter_key, render_batch, select
+from tenants.keys import KeyNotLoaded, data_keys_forget
 from tenants.models import Role
 from tenants.selectors import tenant_policy_cache_clear
 from tenants.services import api_key_create, tenant_settings_update
@@ -235,16 +235,21 @@ def test_the_tail_renders_a_batch_per_audience_and_loads_a_missing_key_first(wor
     data_keys_forget()
     masked = select(raw, everything, key, tenant, RESTRICTED)  # masking needs no key
     assert orjson.loads(masked.text)["events"][0]["event"]["changes"]["after"] == ENCRYPTED_MARK
-    with pytest.raises(KeyNotLoaded) as missing:
+    with pytest.raises(KeyNotLoaded):
         select(raw, everything, key, tenant, FULL)
-    data_keys_load(tenant, missing.value.version)
+    loaded = render_batch(raw, tenant, FULL, load=True)  # what the consumer runs in a database thread then
     full = select(raw, everything, key, tenant, FULL)
+    assert full.events == loaded
     assert orjson.loads(full.text)["events"][0]["event"]["changes"] == CHANGES
     assert select(raw, everything, key, tenant, FULL) is full and full is not masked
 
 
 @pytest.mark.asyncio
-async def test_the_live_tail_decrypts_for_auditors_and_masks_for_users_live_and_replayed(committed_world, marker):
+async def test_the_live_tail_decrypts_for_auditors_and_masks_for_users_live_and_replayed(
+    committed_world, marker, settings
+):
+    """With keys cached for no time at all, every live batch also takes the consumer's key-loading path."""
+    settings.ENCRYPTION_KEY_CACHE_SECONDS = 0
     from search.cursor import cursor_encode
     from search.tests.stream_support import next_events, opened, tail, written
 
