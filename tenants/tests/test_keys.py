@@ -189,6 +189,9 @@ def test_rewrap_under_a_new_master_key_makes_the_old_one_unneeded(world, setting
     assert set(TenantKey.objects.filter(tenant=tenant).values_list("master_key_id", flat=True)) == {
         master_key_id(base64.b64decode(new_master))
     }
+    again = StringIO()
+    call_command("tenant_keys_rotate", "--tenant", "acme", "--rewrap", stdout=again)
+    assert again.getvalue().strip() == "acme: 0 data key(s) re-wrapped"  # done already: nothing to do
     reconfigure(new_master, [])  # the old master key is gone from the environment
     assert opened(tenant, first)["changes"] == opened(tenant, second)["changes"] == CHANGES
     third = write(tenant, changes=CHANGES)
@@ -213,6 +216,27 @@ def test_rewrap_without_the_old_master_key_changes_nothing_and_says_so(world, se
         bytes(k) for k in TenantKey.objects.filter(tenant=tenant).values_list("wrapped_key", flat=True)
     )
     assert wrapped_after == wrapped_before
+
+
+def test_a_key_of_another_provider_is_unavailable_and_not_rewrapped(world):
+    tenant = world.acme.tenant
+    active_key(tenant)
+    TenantKey.objects.filter(tenant=tenant).update(provider="cloud-kms")
+    data_keys_forget()
+    with pytest.raises(KeyUnavailable):
+        keys.data_key(tenant, 1)
+    with pytest.raises(KeyUnavailable, match="cloud-kms"):
+        keys.tenant_keys_rewrap(tenant)
+
+
+def test_the_key_cache_is_bounded(world, monkeypatch):
+    tenant = world.acme.tenant
+    monkeypatch.setattr(keys, "KEYS_KEPT", 2)
+    for _ in range(3):
+        keys.tenant_key_create(tenant)
+    for version in range(1, 4):
+        keys.data_key(tenant, version)
+    assert len(keys._KEYS) == 2 and (tenant.pk, 3) in keys._KEYS
 
 
 # Deleting a tenant: crypto-shredding
