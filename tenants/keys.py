@@ -17,6 +17,7 @@ reaches new writes, and a deleted tenant's keys leave every process's memory, wi
 
 import base64
 import hashlib
+import logging
 import os
 import threading
 import time
@@ -34,6 +35,8 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from .models import Tenant, TenantKey
+
+logger = logging.getLogger(__name__)
 
 DATA_KEY_BYTES = 32
 NONCE_BYTES = 12
@@ -161,7 +164,9 @@ def _unwrapped(tenant: Tenant, row: TenantKey) -> AESGCM | None:
         if row.provider != provider.name:
             raise KeyUnavailable(f"data key {row.version} was wrapped by the {row.provider} provider")
         return AESGCM(provider.unwrap(row.master_key_id, bytes(row.wrapped_key), _wrap_context(tenant, row.version)))
-    except KeyUnavailable:
+    except KeyUnavailable as exc:
+        # Its events read as unreadable: most likely a master key missing from the environment.
+        logger.error("data key %s of tenant %s cannot be unwrapped: %s", row.version, tenant.pk, exc)
         return None
 
 
