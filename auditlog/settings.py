@@ -48,11 +48,12 @@ TENANT_LIMIT_SET_CALLS = True
 AUTH_USER_MODEL = "tenants.User"
 
 MIDDLEWARE = [
+    # Security headers first, so that every response has them, even a refusal of the request limits.
+    "django.middleware.security.SecurityMiddleware",
+    "auditlog.security.ContentSecurityPolicyMiddleware",
     "auditlog.security.RequestLimitsMiddleware",
     "tenants.middleware.TenantContextMiddleware",
     "search.trail.AccessTrailMiddleware",
-    "django.middleware.security.SecurityMiddleware",
-    "auditlog.security.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",

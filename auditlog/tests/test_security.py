@@ -199,3 +199,43 @@ def test_new_members_need_a_strong_password(world, api):
     response = api(world.acme.tokens["ADMIN"]).post("/api/v1/members", body, format="json")
     assert response.status_code == 400
     assert "password" in response.json()["error"]["details"]
+
+
+async def asgi_get(path: str, query: bytes = b"", headers=()) -> tuple[int, dict, bytes]:
+    """GET through the ASGI application the server runs (a2wsgi in front of Django)."""
+    from asgiref.testing import ApplicationCommunicator
+
+    from auditlog.asgi import application
+
+    scope = {
+        "type": "http",
+        "http_version": "1.1",
+        "root_path": "",
+        "method": "GET",
+        "path": path,
+        "query_string": query,
+        "headers": [(b"host", b"localhost"), *headers],
+        "server": ("localhost", 8000),
+        "scheme": "http",
+        "asgi": {"version": "3.0"},
+    }
+    comm = ApplicationCommunicator(application, scope)
+    await comm.send_input({"type": "http.request", "body": b""})
+    start = await comm.receive_output(5)
+    body, message = b"", {"more_body": True}
+    while message.get("more_body"):  # read to the end, or the server's thread waits on us forever
+        message = await comm.receive_output(5)
+        body += message.get("body", b"")
+    return start["status"], {k.decode().lower(): v.decode() for k, v in start["headers"]}, body
+
+
+@pytest.mark.asyncio
+async def test_limits_and_headers_through_the_asgi_server_app():
+    status, headers, body = await asgi_get("/healthz", headers=[(b"x-padding", b"x" * 9000)])
+    assert status == 431 and b"request_header_fields_too_large" in body
+    assert headers["x-content-type-options"] == "nosniff" and "content-security-policy" in headers
+    status, _, body = await asgi_get("/healthz", query=b"a=" + b"x" * 9000)
+    assert status == 414 and b"uri_too_long" in body
+    status, headers, _ = await asgi_get("/healthz")
+    assert status == 200
+    assert "content-security-policy" in headers and headers["x-content-type-options"] == "nosniff"
