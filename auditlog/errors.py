@@ -24,6 +24,8 @@ CONFLICT = "conflict"
 THROTTLED = "throttled"
 RATE_LIMITED = "rate_limited"  # a rate limit of the tenant, the credential or sign-in (429)
 SERVICE_UNAVAILABLE = "service_unavailable"
+HEADERS_TOO_LARGE = "request_header_fields_too_large"  # a request header, or all of them, too large (431)
+URI_TOO_LONG = "uri_too_long"  # the query string too long (414)
 BAD_REQUEST = "bad_request"
 SERVER_ERROR = "server_error"
 

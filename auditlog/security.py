@@ -1,18 +1,14 @@
 """Web-facing protections Django has no setting for: request header and query-string limits, and a
 Content-Security-Policy on every response.
 
-The limits are checked before anything else runs (tenant resolution, sessions, authentication), so an
-oversized request costs no database round trip. The server in front usually has limits of its own; these
+The limits are checked right after the security headers are set up, before tenant resolution, sessions and
+authentication, so an oversized request costs no database round trip. The server in front usually has limits of its own; these
 make the answer the same everywhere: the API's error shape with 431 or 414, never a bare proxy page.
 """
 
 from django.conf import settings
 
-from .errors import json_error
-
-HEADERS_TOO_LARGE = "request_header_fields_too_large"
-URI_TOO_LONG = "uri_too_long"
-BAD_REQUEST = "bad_request"
+from .errors import BAD_REQUEST, HEADERS_TOO_LARGE, URI_TOO_LONG, json_error
 
 # Request headers as WSGI presents them: HTTP_* plus the two that lose their prefix.
 _UNPREFIXED = ("CONTENT_TYPE", "CONTENT_LENGTH")
