@@ -2,8 +2,9 @@
 Content-Security-Policy on every response.
 
 The limits are checked right after the security headers are set up, before tenant resolution, sessions and
-authentication, so an oversized request costs no database round trip. The server in front usually has limits of its own; these
-make the answer the same everywhere: the API's error shape with 431 or 414, never a bare proxy page.
+authentication, so an oversized request costs no database round trip. The server in front usually has limits
+of its own; these make the answer the same everywhere: the API's error shape with 431 or 414, never a bare
+proxy page.
 """
 
 from django.conf import settings
