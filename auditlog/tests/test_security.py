@@ -239,3 +239,25 @@ async def test_limits_and_headers_through_the_asgi_server_app():
     status, headers, _ = await asgi_get("/healthz")
     assert status == 200
     assert "content-security-policy" in headers and headers["x-content-type-options"] == "nosniff"
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    "path, headers, code",
+    [
+        ("/api/v1/logs/stream?actor_id=a%00b&since=x", [], 4400),
+        ("/api/v1/logs/stream?q=" + "x" * 9000, [], 4414),
+        ("/api/v1/logs/stream", [(b"x-padding", b"x" * 9000)], 4431),
+    ],
+)
+async def test_websocket_handshakes_have_the_same_limits(path, headers, code):
+    from channels.testing import WebsocketCommunicator
+
+    from auditlog.asgi import application
+
+    comm = WebsocketCommunicator(application, path, headers=[(b"host", b"localhost"), *headers])
+    connected, _ = await comm.connect(timeout=5)
+    assert connected
+    message = await comm.receive_output(5)
+    assert message["type"] == "websocket.close" and message["code"] == code
+    await comm.disconnect()
