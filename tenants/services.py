@@ -1,7 +1,9 @@
 """Writes of the public schema: tenants, members, API keys, tokens."""
 
+import logging
 import re
 import secrets
+from collections.abc import Callable
 
 from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
@@ -17,6 +19,7 @@ from .keys import data_keys_forget, tenant_key_create
 from .models import ApiKey, Domain, Membership, Role, Scope, Tenant, TenantKey, TenantSettings, User
 from .selectors import API_KEY_PREFIX, host_cache_clear, secret_digest, tenant_policy_cache_clear
 
+logger = logging.getLogger(__name__)
 SLUG_RE = re.compile(r"^[a-z][a-z0-9-]{1,46}[a-z0-9]$")
 RESERVED_SLUGS = {"public", "www", "api", "admin", "static", "app", "auth", "docs"}
 
@@ -80,6 +83,16 @@ def tenant_create(*, slug: str, name: str, admin: dict) -> Tenant:
     return tenant
 
 
+TenantDeletedHook = Callable[[str], None]
+_DELETED_HOOKS: dict[str, TenantDeletedHook] = {}
+
+
+def tenant_deleted_hook_register(name: str, hook: TenantDeletedHook) -> None:
+    """Apps that keep a tenant's data outside its schema (the search mirror) register how to remove it;
+    hooks get the schema name once the tenant is gone (in their AppConfig.ready: tenants imports no app)."""
+    _DELETED_HOOKS[name] = hook
+
+
 def tenant_delete(*, tenant: Tenant) -> None:
     """Delete a tenant for good: its data keys first (crypto-shredding: encrypted content of its events that
     survives anywhere, in backups, replicas or the search mirror, can never be read again), then its schema
@@ -94,6 +107,11 @@ def tenant_delete(*, tenant: Tenant) -> None:
     User.objects.filter(pk__in=members, is_staff=False, memberships=None).update(is_active=False)
     host_cache_clear()
     tenant_policy_cache_clear(tenant)
+    for name, hook in _DELETED_HOOKS.items():
+        try:
+            hook(tenant.schema_name)
+        except Exception:  # the tenant is gone either way; what a hook left behind is logged for the operator
+            logger.exception("tenant %s deleted, but %s could not remove its data", tenant.schema_name, name)
 
 
 @transaction.atomic

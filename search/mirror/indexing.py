@@ -5,15 +5,20 @@ document was not indexed, so the relay keeps the batch and hands it over again; 
 whole documents under the event id, so doing a batch twice is harmless.
 """
 
+import logging
+
 from django.db import connection
 
 from ingest.models import Event
 
 from .cluster import es_client, mirror_enabled
 from .documents import build_documents
-from .indices import index_ensure, index_forget
+from .indices import index_ensure, index_forget, indices_drop
 
 RELAY_HANDLER_NAME = "search-mirror"
+
+
+logger = logging.getLogger(__name__)
 
 
 class MirrorWriteFailed(Exception):
@@ -53,3 +58,10 @@ def mirror_relay_handler(events: list[Event]) -> None:
     except Exception:
         index_forget(schema_name)
         raise
+
+
+def mirror_tenant_drop(schema_name: str) -> None:
+    """A deleted tenant's documents leave the mirror with it (tenants.services.tenant_delete calls this)."""
+    if mirror_enabled():
+        dropped = indices_drop(schema_name)
+        logger.info("deleted tenant %s: mirror indices %s dropped", schema_name, dropped)

@@ -6,7 +6,7 @@ v<N> in one atomic alias update, so readers never see a half-built index.
 """
 
 from django.conf import settings
-from elasticsearch import BadRequestError, Elasticsearch
+from elasticsearch import BadRequestError, Elasticsearch, NotFoundError
 
 from .cluster import es_client
 from .mapping import INDEX_SETTINGS, index_mappings
@@ -67,3 +67,17 @@ def alias_move(schema_name: str, *, to: str, previous: str) -> None:
             {"remove_index": {"index": previous}},
         ]
     )
+
+
+def indices_drop(schema_name: str) -> list[str]:
+    """Delete the tenant's concrete indices (its alias goes with them); returns their names. For a deleted tenant."""
+    client = es_client()
+    alias = alias_name(schema_name)
+    try:
+        indices = list(client.indices.get_alias(name=alias).body)
+    except NotFoundError:
+        indices = []
+    for index in indices:
+        client.indices.delete(index=index)
+    index_forget(schema_name)
+    return indices

@@ -103,7 +103,13 @@ class _Handler(BaseHTTPRequestHandler):
                 s.aliases[alias] = name
             return 200, {"acknowledged": True, "index": name}
         if len(parts) == 1 and method == "DELETE":
-            s.indices.pop(name, None)
+            if name not in s.indices:
+                if params.get("ignore_unavailable") == "true":
+                    return 200, {"acknowledged": True}
+                return _error(404, "index_not_found_exception", f"no such index [{name}]")
+            s.indices.pop(name)
+            for alias in [a for a, index in s.aliases.items() if index == name]:
+                del s.aliases[alias]  # as in Elasticsearch: an index's aliases go with it
             return 200, {"acknowledged": True}
         index = s.aliases.get(name, name)
         if parts[1:] == ["_bulk"]:

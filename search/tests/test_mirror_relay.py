@@ -171,3 +171,29 @@ def test_each_tenant_writes_to_its_own_alias(world, api, marker, es):
         connection.set_schema_to_public()
     assert set(es.aliases) == {"auditlog-t_globex"}
     assert all(doc["source"] == marker for doc in es.docs("auditlog-t_globex").values())
+
+
+def test_deleting_a_tenant_drops_its_mirror_indices_and_no_one_elses(world, api, marker, es):
+    """tenants.services.tenant_delete runs the mirror's hook: the deleted tenant's documents leave the cluster."""
+    import uuid
+
+    from conftest import PASSWORD
+    from tenants.services import api_key_create, tenant_create, tenant_delete
+
+    slug = f"gone-{uuid.uuid4().hex[:8]}"
+    gone = tenant_create(
+        slug=slug, name="Gone", admin={"username": f"{slug}-admin", "email": f"a@{slug}.test", "password": PASSWORD}
+    )
+    connection.set_schema_to_public()
+    key = api_key_create(tenant=gone, name="ingest", scopes=["ingest"])[1]
+    assert api(key).post(URL, {**FULL_EVENT, "source": marker}, format="json").status_code == 201
+    post(api, world, marker)
+    for tenant in (gone, world.acme.tenant):
+        connection.set_tenant(tenant)
+        relay_drain()
+    connection.set_schema_to_public()
+    assert set(es.aliases) == {f"auditlog-{gone.schema_name}", "auditlog-t_acme"}
+
+    tenant_delete(tenant=gone)
+    assert set(es.aliases) == {"auditlog-t_acme"} and f"auditlog-{gone.schema_name}-v1" not in es.indices
+    assert len(es.docs("auditlog-t_acme")) == 1
