@@ -100,7 +100,9 @@ def parse_filters(params, *, allowed_extra: set[str] = frozenset()) -> tuple[Eve
     errors: dict[str, list[str]] = {}
     extra: dict[str, str] = {}
     for name in params.keys():
-        if name in LIST_PARAMS:
+        if any("\x00" in value for value in params.getlist(name)):
+            errors.setdefault(name, []).append("NUL characters are not allowed.")  # PostgreSQL text cannot hold them
+        elif name in LIST_PARAMS:
             values = _values(params, name, errors)
             if name == "severity":
                 values = [v.upper() for v in values]
@@ -127,6 +129,8 @@ def parse_filters(params, *, allowed_extra: set[str] = frozenset()) -> tuple[Eve
         elif name == "ip":
             for value in _values(params, name, errors):
                 try:
+                    if "%" in value:  # a zone (fe80::1%eth0): Python parses it, PostgreSQL's inet does not
+                        raise ValueError(value)
                     f.ips.append(
                         str(ipaddress.ip_network(value, strict=False))
                         if "/" in value
