@@ -1,0 +1,1 @@
+"""The analytics app's models (tenant schema): statistics rollups and alert rules."""
