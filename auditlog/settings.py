@@ -4,6 +4,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -148,8 +149,6 @@ ENCRYPTION_MASTER_KEY = env.str("ENCRYPTION_MASTER_KEY", default="")
 ENCRYPTION_OLD_MASTER_KEYS = env.list("ENCRYPTION_OLD_MASTER_KEYS", default=[])
 if not ENCRYPTION_MASTER_KEY and ENCRYPTION_KEY_PROVIDER == "tenants.keys.LocalKeyProvider":
     if not DEBUG:
-        from django.core.exceptions import ImproperlyConfigured
-
         raise ImproperlyConfigured(
             "ENCRYPTION_MASTER_KEY is not set. Set it to the base64 of 32 random bytes, e.g. "
             "`python3 -c 'import base64, os; print(base64.b64encode(os.urandom(32)).decode())'`, "
@@ -304,6 +303,9 @@ AUDITLOG = {
     "RATE_REDIS_URL": env.str("RATE_REDIS_URL", default=REDIS_URL),
     "RATE_KEY_PREFIX": env.str("RATE_KEY_PREFIX", default="auditlog:rl"),
 }
+_bad_rates = [k for k, v in AUDITLOG.items() if k.startswith("RATE_") and isinstance(v, int) and v < 1]
+if _bad_rates:
+    raise ImproperlyConfigured(f"{', '.join(_bad_rates)}: rate limits are requests per window, at least 1.")
 
 LOGGING = {
     "version": 1,

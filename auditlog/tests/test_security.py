@@ -261,3 +261,17 @@ async def test_websocket_handshakes_have_the_same_limits(path, headers, code):
     message = await comm.receive_output(5)
     assert message["type"] == "websocket.close" and message["code"] == code
     await comm.disconnect()
+
+
+def test_a_rate_limit_below_one_stops_the_service_at_start():
+    """Zero requests per window would refuse (or break) every request: it is a configuration error."""
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        cwd=ROOT,
+        env=production_env(RATE_READ_PER_MINUTE="0"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode != 0
+    assert "ImproperlyConfigured: RATE_READ_PER_MINUTE" in result.stderr
