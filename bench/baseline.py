@@ -20,7 +20,13 @@ from .data import COPY_SQL, now
 from .stats import Latencies
 from .workers import Pending, run_threads
 
-EVENT_TABLE = importlib.import_module("ingest.migrations.0001_initial").EVENT_TABLE
+# The event table as the migrations build it: the table, then the columns added since.
+EVENT_TABLE = ";\n".join(
+    [
+        importlib.import_module("ingest.migrations.0001_initial").EVENT_TABLE,
+        importlib.import_module("ingest.migrations.0003_event_masked_fields").ADD_COLUMN,
+    ]
+)
 SCHEMA = "bench_baseline"
 _JSON_COLUMNS = {"changes", "metadata"}
 _ID, _RECEIVED_AT = COLUMNS.index("id"), COLUMNS.index("received_at")
