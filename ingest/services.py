@@ -2,6 +2,7 @@
 
 import logging
 from dataclasses import dataclass
+from types import SimpleNamespace
 from functools import lru_cache
 
 import orjson
@@ -151,7 +152,8 @@ def _write(rows: list[dict]):
 
 def _after_commit(schema: str, rows: list[dict]) -> None:
     """Side effects of stored events: the live tail now, the relay soon."""
-    live_publish(schema, [Event(**{c: row[c] for c in COLUMNS}) for row in rows])
+    # The API shape needs the columns as attributes only: a namespace is much cheaper than a model instance.
+    live_publish(schema, [SimpleNamespace(**{c: row[c] for c in COLUMNS}, sequence=None, hash=None) for row in rows])
     relay_kick(schema)
 
 
