@@ -2,8 +2,8 @@
 
 import logging
 from dataclasses import dataclass
-from types import SimpleNamespace
 from functools import lru_cache
+from types import SimpleNamespace
 
 import orjson
 import psycopg
