@@ -47,6 +47,7 @@ class TrailRoute:
 ROUTES: dict[str, TrailRoute] = {
     "log-list": TrailRoute("SEARCH", "Searched the log"),
     "log-detail": TrailRoute("VIEW", "Viewed an event", resource="event"),
+    "log-related": TrailRoute("VIEW", "Viewed the events related to an event", resource="event"),
     "log-stream": TrailRoute("SUBSCRIBE", "Subscribed to the live tail"),
     "log-export": TrailRoute("EXPORT", "Exported events"),
     "log-stats": TrailRoute("STATS", "Read statistics of the log"),

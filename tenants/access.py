@@ -38,6 +38,8 @@ MATRIX: dict[str, dict[str, Rule]] = {
     "log-list": {"GET": READ, "POST": INGEST},
     "log-bulk": {"POST": INGEST},
     "log-detail": {"GET": READ},
+    "log-stats": {"GET": READ},
+    "log-related": {"GET": READ},
     # WebSocket routes (search/routing.py): the handshake is a GET; tenants.ws.ws_refusal applies the rule.
     "log-stream": {"GET": READ},
 }

@@ -7,6 +7,7 @@ from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from auditlog.errors import FieldErrors
 from auditlog.openapi import error_responses
 from ingest.api.schemas import EventPageSchema, EventSchema
 from ingest.api.views import EventCreateMixin
@@ -14,7 +15,7 @@ from ingest.api.views import EventCreateMixin
 from ..audience import audience_of, event_view
 from ..cursor import cursor_decode
 from ..filters import LIST_PARAMS, parse_filters, parse_limit
-from ..selectors import event_get, events_page
+from ..selectors import event_get, events_page, events_related
 
 FILTER_PARAMETERS = [
     OpenApiParameter("from", str, description="ISO 8601 with offset; occurred_at >= from"),
@@ -64,3 +65,34 @@ class LogDetailView(APIView):
         if event is None:
             raise exceptions.NotFound("No such event.")
         return Response(event_view(event, audience))
+
+
+class LogRelatedView(APIView):
+    @extend_schema(
+        operation_id="logs_related",
+        description="The events sharing this event's `context.correlation_id`, `context.request_id` or "
+        "`actor.session_id`, oldest first, the event itself left out; cursor pages.",
+        parameters=[
+            OpenApiParameter("limit", int, description="Page size, 1 to 1000 (default 50)"),
+            OpenApiParameter("cursor", str, description="Opaque position from a previous page's `next`"),
+        ],
+        responses={200: EventPageSchema, **error_responses(400, 401, 403, 404)},
+        tags=["logs"],
+    )
+    def get(self, request, event_id):
+        audience = audience_of(request.auth)
+        params = request.query_params
+        unknown = sorted(set(params) - {"limit", "cursor"})
+        if unknown:
+            raise FieldErrors({name: ["Unknown parameter."] for name in unknown})
+        limit = parse_limit(params.get("limit"))
+        after = cursor_decode(params["cursor"]) if "cursor" in params else None
+        event = event_get(event_id, access_trail=audience.access_trail)
+        if event is None:
+            raise exceptions.NotFound("No such event.")
+        page = events_related(event, access_trail=audience.access_trail, after=after, limit=limit)
+        next_url = None
+        if page.next_cursor:
+            query = urlencode({"limit": limit, "cursor": page.next_cursor})
+            next_url = request.build_absolute_uri(request.path) + "?" + query
+        return Response({"results": [event_view(e, audience) for e in page.events], "next": next_url})

@@ -59,6 +59,8 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
     "log-list": {"GET": READERS, "POST": INGESTERS},
     "log-bulk": {"POST": INGESTERS},
     "log-detail": {"GET": READERS},
+    "log-stats": {"GET": READERS},
+    "log-related": {"GET": READERS},
     "log-stream": {"GET": READERS},  # WebSocket: the handshake is a GET
 }
 # Routes outside the API's matrix, and what an anonymous GET gets there.

@@ -1,0 +1,284 @@
+"""Statistics of the log: GET /api/v1/logs/stats (selector and view).
+
+Under the list's filters (search.filters), one answer: the total, the most frequent actions, severities,
+resource types, sources and actors, and a time series by `interval`.
+
+Where it is counted, part by part:
+- from the hourly rollups (analytics.rollups), when the filters name only what a rollup keeps and the time
+  bounds fall on whole hours (or are absent) and the interval is an hour or a day: the dimension cube
+  answers the total, the series and the by_* lists when the filters are on action, severity, resource_type
+  and source only; the actor cube answers the top actors (and the total and series) when the filters are on
+  actor_id and actor_type only;
+- otherwise from the event table, by one GROUPING SETS aggregate over the filtered rows
+  (search.backends.postgres.filtered), so full text, metadata, ip, tags and minute precision mean the same
+  as in the list.
+Rollups count what the relay has relayed: they trail commits by the relay's lag (seconds).
+"""
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from django.db import connection
+from django.utils import timezone
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from auditlog.errors import FieldErrors
+from auditlog.openapi import error_responses
+from ingest.services import ACCESS_TRAIL_SOURCE
+from search.api.views import FILTER_PARAMETERS
+from search.audience import audience_of
+from search.backends.postgres import filtered
+from search.filters import EventFilter, parse_filters
+
+from .rollups import hour_floor
+
+INTERVALS = {"minute": timedelta(minutes=1), "hour": timedelta(hours=1), "day": timedelta(days=1)}
+TOP_VALUES = 20  # per dimension
+TOP_ACTORS = 10
+MAX_BUCKETS = 5000  # of a series: 3.5 days by the minute, 208 days by the hour
+DIMENSIONS = ("action", "severity", "resource_type", "source")
+ACTOR_COLUMNS = {"actor_id", "actor_type"}
+
+
+@dataclass
+class StatsPlan:
+    """Which parts come from the rollups (for tests and the benchmark): 'dims', 'actors' or 'events' each."""
+
+    series: str
+    dimensions: str
+    actors: str
+
+
+def interval_pick(f: EventFilter, requested: str | None) -> str:
+    """The interval asked for, or one that gives a readable series for the time range; checks the bucket bound."""
+    if requested is not None and requested not in INTERVALS:
+        raise FieldErrors({"interval": ["One of minute, hour, day."]})
+    span = ((f.time_to or timezone.now()) - f.time_from) if f.time_from else None
+    interval = requested
+    if interval is None:
+        if span is None or span > timedelta(days=14):
+            interval = "day"
+        elif span > timedelta(hours=6):
+            interval = "hour"
+        else:
+            interval = "minute"
+    if span is None and interval == "minute":
+        raise FieldErrors({"interval": ["A series by the minute needs `from` (at most 3 days before `to`)."]})
+    if span is not None and span / INTERVALS[interval] > MAX_BUCKETS:
+        raise FieldErrors({"interval": [f"At most {MAX_BUCKETS} buckets: narrow `from`/`to` or widen the interval."]})
+    return interval
+
+
+def _floor(value: datetime, interval: str) -> datetime:
+    value = value.astimezone(UTC)
+    if interval == "minute":
+        return value.replace(second=0, microsecond=0)
+    if interval == "hour":
+        return value.replace(minute=0, second=0, microsecond=0)
+    return value.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def stats_plan(f: EventFilter, interval: str, *, use_rollups: bool = True) -> StatsPlan:
+    aligned = all(t is None or t == hour_floor(t) for t in (f.time_from, f.time_to))
+    plain = use_rollups and aligned and interval != "minute" and not (f.ips or f.tags or f.q or f.metadata)
+    columns = set(f.columns)
+    dims_ok = plain and columns <= set(DIMENSIONS)
+    actors_ok = plain and columns <= ACTOR_COLUMNS
+    return StatsPlan(
+        series="dims" if dims_ok else "actors" if actors_ok else "events",
+        dimensions="dims" if dims_ok else "events",
+        actors="actors" if actors_ok else "events",
+    )
+
+
+# Grouping sets by name: the columns each groups by ("t" is the series bucket).
+_SETS = {
+    "series": ("t",),
+    "action": ("action",),
+    "severity": ("severity",),
+    "resource_type": ("resource_type",),
+    "source": ("source",),
+    "actor": ("actor_id", "actor_type"),
+}
+
+
+def _grouped(relation: str, params: list, *, time_col: str, count: str, interval: str, sets: list[str]) -> dict:
+    """One pass over `relation` (a SELECT), grouped by each named set -> {set: [(key tuple, count), ...]}."""
+    columns = list(dict.fromkeys(c for s in sets for c in _SETS[s]))
+    refs = [f"date_trunc('{interval}', r.{time_col}, 'UTC')" if c == "t" else f"r.{c}" for c in columns]
+    select = refs
+    grouping = ", ".join("(" + ", ".join(refs[columns.index(c)] for c in _SETS[s]) + ")" for s in sets)
+    sql = (
+        f"SELECT {', '.join(select)}, GROUPING({', '.join(refs)}), {count} AS n "
+        f"FROM ({relation}) r GROUP BY GROUPING SETS ({grouping})"
+    )
+    # GROUPING(...) has a 1 bit for each column left out of the row's set, the first column the highest bit.
+    masks = {}
+    for s in sets:
+        mask = 0
+        for i, c in enumerate(columns):
+            if c not in _SETS[s]:
+                mask |= 1 << (len(columns) - 1 - i)
+        masks[mask] = s
+    out: dict[str, list] = {s: [] for s in sets}
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        for row in cursor.fetchall():
+            name = masks.get(row[-2])
+            if name is None:
+                continue
+            out[name].append((tuple(row[columns.index(c)] for c in _SETS[name]), int(row[-1])))
+    return out
+
+
+def _rollup_relation(table: str, f: EventFilter, columns: list[str]) -> tuple[str, list]:
+    where, params = [], []
+    if f.time_from:
+        where.append("bucket >= %s")
+        params.append(f.time_from)
+    if f.time_to:
+        where.append("bucket < %s")
+        params.append(f.time_to)
+    for column, values in f.columns.items():
+        where.append(f"{column} = ANY(%s)")
+        params.append(values)
+    if not f.access_trail:
+        if table == "analytics_rollup_actors":
+            where.append("NOT trail")
+        else:
+            where.append("source IS DISTINCT FROM %s")
+            params.append(ACCESS_TRAIL_SOURCE)
+    sql = f"SELECT bucket, count, {', '.join(columns)} FROM {table}"
+    return sql + (" WHERE " + " AND ".join(where) if where else ""), params
+
+
+def _events_relation(f: EventFilter) -> tuple[str, list]:
+    qs = filtered(f).order_by().values("occurred_at", *DIMENSIONS, "actor_id", "actor_type")
+    sql, params = qs.query.sql_with_params()
+    return sql, list(params)
+
+
+def _top(rows: list, n: int) -> list:
+    return sorted(rows, key=lambda r: (-r[1], tuple("" if v is None else str(v) for v in r[0])))[:n]
+
+
+def _series(rows: list, f: EventFilter, interval: str) -> list[dict]:
+    counts = {key[0]: n for key, n in rows}
+    step = INTERVALS[interval]
+    if f.time_from:
+        first = _floor(f.time_from, interval)
+        last = _floor((f.time_to - timedelta(microseconds=1)) if f.time_to else timezone.now(), interval)
+        last = max([last, *counts])
+    elif counts:
+        first, last = min(counts), max(counts)
+    else:
+        return []
+    if (last - first) / step >= MAX_BUCKETS:  # no `from` and a long history: the buckets with events only
+        return [{"start": t, "count": counts[t]} for t in sorted(counts)]
+    out, t = [], first
+    while t <= last:
+        out.append({"start": t, "count": counts.get(t, 0)})
+        t += step
+    return out
+
+
+def log_stats(f: EventFilter, *, interval: str, use_rollups: bool = True) -> dict:
+    """Statistics of the current tenant's events matching `f` (its access_trail set from the audience)."""
+    plan = stats_plan(f, interval, use_rollups=use_rollups)
+    results: dict[str, list] = {}
+    wanted = {"dims": [], "actors": [], "events": []}
+    wanted[plan.series].append("series")
+    wanted[plan.dimensions].extend(DIMENSIONS)
+    wanted[plan.actors].append("actor")
+    if wanted["dims"]:
+        relation, params = _rollup_relation("analytics_rollup_dims", f, list(DIMENSIONS))
+        results |= _grouped(relation, params, time_col="bucket", count="sum(r.count)", interval=interval,
+                            sets=wanted["dims"])  # fmt: skip
+    if wanted["actors"]:
+        relation, params = _rollup_relation("analytics_rollup_actors", f, ["actor_id", "actor_type"])
+        results |= _grouped(relation, params, time_col="bucket", count="sum(r.count)", interval=interval,
+                            sets=wanted["actors"])  # fmt: skip
+    if wanted["events"]:
+        relation, params = _events_relation(f)
+        results |= _grouped(relation, params, time_col="occurred_at", count="count(*)", interval=interval,
+                            sets=wanted["events"])  # fmt: skip
+    series = _series(results["series"], f, interval)
+    out = {
+        "interval": interval,
+        "from": f.time_from,
+        "to": f.time_to,
+        "total": sum(n for _, n in results["series"]),
+    }
+    for name in DIMENSIONS:
+        out[f"by_{name}"] = [{"value": key[0], "count": n} for key, n in _top(results[name], TOP_VALUES)]
+    out["top_actors"] = [
+        {"actor_id": key[0], "actor_type": key[1], "count": n} for key, n in _top(results["actor"], TOP_ACTORS)
+    ]
+    out["series"] = series
+    return out
+
+
+# ---- API ----
+
+
+class StatsValueCount(serializers.Serializer):
+    value = serializers.CharField(allow_null=True, help_text="The value (a source may be null: events without one)")
+    count = serializers.IntegerField()
+
+
+class StatsActorCount(serializers.Serializer):
+    actor_id = serializers.CharField()
+    actor_type = serializers.CharField(help_text="user, service or system")
+    count = serializers.IntegerField()
+
+
+class StatsBucket(serializers.Serializer):
+    start = serializers.DateTimeField(help_text="Start of the bucket (UTC); it covers [start, start + interval)")
+    count = serializers.IntegerField()
+
+
+class LogStats(serializers.Serializer):
+    interval = serializers.ChoiceField(choices=list(INTERVALS), help_text="The series' bucket width")
+    from_ = serializers.DateTimeField(allow_null=True, help_text="The `from` filter, if given")
+    to = serializers.DateTimeField(allow_null=True, help_text="The `to` filter, if given")
+    total = serializers.IntegerField(help_text="Events matching the filters")
+    by_action = StatsValueCount(many=True, help_text=f"Top {TOP_VALUES} actions, most frequent first")
+    by_severity = StatsValueCount(many=True, help_text="Severities, most frequent first")
+    by_resource_type = StatsValueCount(many=True, help_text=f"Top {TOP_VALUES} resource types")
+    by_source = StatsValueCount(many=True, help_text=f"Top {TOP_VALUES} sources (null: events without a source)")
+    top_actors = StatsActorCount(many=True, help_text=f"Top {TOP_ACTORS} actors")
+    series = StatsBucket(many=True, help_text="Counts per bucket, oldest first; empty buckets included between `from` "
+                     "(or the first event) and `to` (or now)")  # fmt: skip
+
+    def get_fields(self):
+        fields = super().get_fields()
+        fields["from"] = fields.pop("from_")
+        return fields
+
+
+class LogStatsView(APIView):
+    @extend_schema(
+        operation_id="logs_stats",
+        description="Totals by action, severity, resource type, source, top actors and a time series, under the "
+        "list's filters. Users and read keys do not count the access trail.",
+        parameters=[
+            *FILTER_PARAMETERS,
+            OpenApiParameter(
+                "interval",
+                str,
+                enum=list(INTERVALS),
+                description="Series bucket width; default from the time range: minute up to 6 hours, hour up to "
+                f"14 days, else day. At most {MAX_BUCKETS} buckets; minute needs `from`.",
+            ),
+        ],
+        responses={200: LogStats, **error_responses(400, 401, 403)},
+        tags=["logs"],
+    )
+    def get(self, request):
+        f, extra = parse_filters(request.query_params, allowed_extra={"interval"})
+        f.access_trail = audience_of(request.auth).access_trail
+        interval = interval_pick(f, extra.get("interval"))
+        return Response(log_stats(f, interval=interval))
