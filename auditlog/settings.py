@@ -174,6 +174,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "ingest.ensure_partitions_all_tenants",
         "schedule": 6 * 3600,
     },
+    # Alert deliveries whose task was lost (a worker died between commit and send).
+    "alert-deliveries-due": {
+        "task": "analytics.alert_deliveries_due_all_tenants",
+        "schedule": 60.0,
+    },
 }
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -302,6 +307,15 @@ AUDITLOG = {
     # Where the counters live, and the prefix of their keys (deployments sharing a Redis need their own).
     "RATE_REDIS_URL": env.str("RATE_REDIS_URL", default=REDIS_URL),
     "RATE_KEY_PREFIX": env.str("RATE_KEY_PREFIX", default="auditlog:rl"),
+    # Alert notifications (analytics.alerts): webhook timeout, attempts per delivery (with exponential backoff
+    # from the base delay), matched events sent per firing; webhooks to private, loopback or link-local
+    # addresses are refused unless allowed (tenants could otherwise reach internal services).
+    "ALERT_WEBHOOK_TIMEOUT_SECONDS": env.float("ALERT_WEBHOOK_TIMEOUT_SECONDS", default=5.0),
+    "ALERT_DELIVERY_MAX_ATTEMPTS": env.int("ALERT_DELIVERY_MAX_ATTEMPTS", default=6),
+    "ALERT_RETRY_BASE_SECONDS": env.float("ALERT_RETRY_BASE_SECONDS", default=10.0),
+    "ALERT_EVENTS_PER_FIRING": env.int("ALERT_EVENTS_PER_FIRING", default=20),
+    "ALERT_WEBHOOK_ALLOW_PRIVATE": env.bool("ALERT_WEBHOOK_ALLOW_PRIVATE", default=False),
+    "ALERT_EMAIL_FROM": env.str("ALERT_EMAIL_FROM", default="alerts@auditlog.localhost"),
 }
 _bad_rates = [k for k, v in AUDITLOG.items() if k.startswith("RATE_") and isinstance(v, int) and v < 1]
 if _bad_rates:

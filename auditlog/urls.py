@@ -15,6 +15,7 @@ urlpatterns = [
     # Its start-up script is served as a file (?script), so the Content-Security-Policy needs no inline scripts.
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="docs"),
     path("api/v1/", include("tenants.api.urls")),
+    path("api/v1/", include("analytics.alerts.api.urls")),
     path("api/v1/logs/stats", LogStatsView.as_view(), name="log-stats"),
     path("api/v1/", include("search.api.urls")),
     path("admin/", admin.site.urls),

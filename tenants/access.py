@@ -40,6 +40,9 @@ MATRIX: dict[str, dict[str, Rule]] = {
     "log-detail": {"GET": READ},
     "log-stats": {"GET": READ},
     "log-related": {"GET": READ},
+    "alert-list": {"GET": ADMIN, "POST": ADMIN},
+    "alert-detail": {"GET": ADMIN, "PATCH": ADMIN, "DELETE": ADMIN},
+    "alert-history": {"GET": ADMIN},
     # WebSocket routes (search/routing.py): the handshake is a GET; tenants.ws.ws_refusal applies the rule.
     "log-stream": {"GET": READ},
 }

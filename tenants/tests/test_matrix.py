@@ -61,6 +61,9 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
     "log-detail": {"GET": READERS},
     "log-stats": {"GET": READERS},
     "log-related": {"GET": READERS},
+    "alert-list": {"GET": ADMINS, "POST": ADMINS},
+    "alert-detail": {"GET": ADMINS, "PATCH": ADMINS, "DELETE": ADMINS},
+    "alert-history": {"GET": ADMINS},
     "log-stream": {"GET": READERS},  # WebSocket: the handshake is a GET
 }
 # Routes outside the API's matrix, and what an anonymous GET gets there.
