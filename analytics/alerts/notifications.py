@@ -197,6 +197,9 @@ def delivery_attempt(delivery_id: int) -> float | None:
             error, retry = str(exc), True
         except Refused as exc:
             error, retry = str(exc), False
+        except Exception as exc:  # noqa: BLE001 - whatever went wrong is logged on the delivery and retried
+            logger.exception("alert delivery %s failed unexpectedly", delivery.pk)
+            error, retry = f"{type(exc).__name__}: {exc}", True
         if error.startswith("HTTP "):
             code = int(error.split()[1])
         delivery.attempts += 1

@@ -182,6 +182,10 @@ def _webhook_url_problem(url) -> str | None:
         return "Not a valid URL."
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return "Only http and https URLs are accepted."
+    try:
+        parts.hostname.encode("idna")
+    except UnicodeError:
+        return "Not a valid host name."
     if parts.username or parts.password:
         return "Credentials in the URL are not accepted; the request is signed."
     if not auditlog_setting("ALERT_WEBHOOK_ALLOW_PRIVATE") and (

@@ -97,6 +97,7 @@ def test_crud(world, api):
         ({"name": "x", "webhook_url": "https://user:pw@example.com/x"}, "webhook_url"),
         ({"name": "x", "webhook_url": "http://example.com:99999/x"}, "webhook_url"),
         ({"name": "x", "webhook_url": 12}, "webhook_url"),
+        ({"name": "x", "webhook_url": f"https://{'a' * 64}.example.com/x"}, "webhook_url"),
         ({"name": "x", "emails": ["not an address"]}, "emails.0"),
         ({"name": "x", "emails": "a@acme.test"}, "emails"),
         ({"name": "x", "emails": ["a@acme.test"], "muted_until": "2030-01-01T00:00:00"}, "muted_until"),
@@ -186,7 +187,8 @@ def test_history_is_newest_first_in_pages_with_deliveries(world, api):
         url = page["next"]
     assert seen == [f.pk for f in reversed(firings)]
     assert history(client, rid) and len(history(client, rid)) == 5
-    for params, field in [({"limit": "0"}, "limit"), ({"limit": "201"}, "limit"), ({"before": "x"}, "before"),
-                          ({"page": "2"}, "page")]:  # fmt: skip
+    bad = [({"limit": "0"}, "limit"), ({"limit": "201"}, "limit"), ({"limit": "\u00b2"}, "limit"),
+           ({"before": "x"}, "before"), ({"before": "9" * 30}, "before"), ({"page": "2"}, "page")]  # fmt: skip
+    for params, field in bad:
         response = client.get(f"/api/v1/alerts/{rid}/history", params)
         assert response.status_code == 400 and field in response.json()["error"]["details"]

@@ -12,7 +12,7 @@ from django.db import connection
 from django.utils import timezone
 from django_redis import get_redis_connection
 
-from analytics.alerts.notifications import alert_deliveries_due_all_tenants, backoff_seconds, sign
+from analytics.alerts.notifications import alert_deliver, alert_deliveries_due_all_tenants, backoff_seconds, sign
 from analytics.models import AlertFiring, AlertRule
 from ingest import tasks as ingest_tasks
 from tenants.models import Role
@@ -216,3 +216,17 @@ def test_the_sweep_sends_deliveries_whose_task_was_lost(world, api, receiver, al
     assert [r["headers"]["X-AuditLog-Delivery"] for r in hook.requests] == [str(overdue.pk)]
     statuses = {d["id"]: d["status"] for d in history(client, rule["id"])[0]["deliveries"]}
     assert statuses == {overdue.pk: "delivered", overdue.pk + 1: "pending"}
+
+
+def test_an_unexpected_error_is_logged_on_the_delivery_and_retried(world, api, alert_settings):
+    alert_settings(ALERT_DELIVERY_MAX_ATTEMPTS=2)
+    client = admin(world, api)
+    rule = rule_create(client, webhook_url="https://hooks.example.com/x")
+    connection.set_tenant(world.acme.tenant)
+    firing = AlertFiring.objects.create(rule_id=rule["id"], condition="every", match_count=0)
+    delivery = firing.deliveries.create(channel="webhook", target="http://[::1/x")  # no longer a URL
+    alert_deliver(delivery.pk)
+    connection.set_schema_to_public()
+    [logged] = history(client, rule["id"])[0]["deliveries"]
+    assert logged["status"] == "failed" and logged["attempts"] == 2
+    assert all(a["error"].startswith("ValueError") for a in logged["log"])

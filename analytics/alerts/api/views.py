@@ -1,5 +1,6 @@
 """GET/POST /api/v1/alerts, GET/PATCH/DELETE /api/v1/alerts/{id}, GET /api/v1/alerts/{id}/history (Admin)."""
 
+import re
 from urllib.parse import urlencode
 
 from django.db.models import Prefetch
@@ -17,6 +18,7 @@ from . import serializers as s
 
 HISTORY_DEFAULT_LIMIT = 50
 HISTORY_MAX_LIMIT = 200
+DIGITS = re.compile(r"[0-9]{1,18}\Z")
 
 
 def rule_out(rule: AlertRule, *, secret: bool) -> dict:
@@ -112,9 +114,9 @@ class AlertHistoryView(APIView):
         for name in unknown:
             errors[name] = ["Unknown parameter."]
         limit_raw, before_raw = params.get("limit", str(HISTORY_DEFAULT_LIMIT)), params.get("before")
-        if not limit_raw.isdigit() or not 1 <= int(limit_raw) <= HISTORY_MAX_LIMIT:
+        if not DIGITS.match(limit_raw) or not 1 <= int(limit_raw) <= HISTORY_MAX_LIMIT:
             errors["limit"] = [f"An integer from 1 to {HISTORY_MAX_LIMIT}."]
-        if before_raw is not None and (not before_raw.isdigit() or len(before_raw) > 18):
+        if before_raw is not None and not DIGITS.match(before_raw):
             errors["before"] = ["A firing id."]
         if errors:
             raise FieldErrors(errors)
