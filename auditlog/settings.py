@@ -179,6 +179,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "analytics.alert_deliveries_due_all_tenants",
         "schedule": 60.0,
     },
+    "expire-exports": {
+        "task": "exports.expire_all_tenants",
+        "schedule": env.float("EXPORT_EXPIRE_SWEEP_SECONDS", default=900.0),
+    },
 }
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -207,6 +211,11 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+    # Export files (exports/<schema>/<job id>.<ext>.gz); replace with an S3-compatible storage in production.
+    "exports": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": env.str("EXPORT_STORAGE_ROOT", default=str(BASE_DIR / "media"))},
+    },
 }
 # Without collectstatic (local runs), serve straight from the apps' static folders.
 WHITENOISE_USE_FINDERS = True
@@ -316,6 +325,13 @@ AUDITLOG = {
     "ALERT_EVENTS_PER_FIRING": env.int("ALERT_EVENTS_PER_FIRING", default=20),
     "ALERT_WEBHOOK_ALLOW_PRIVATE": env.bool("ALERT_WEBHOOK_ALLOW_PRIVATE", default=False),
     "ALERT_EMAIL_FROM": env.str("ALERT_EMAIL_FROM", default="alerts@auditlog.localhost"),
+    # Exports (exports/): rows per fetch of the stream and per page of a job; rows between a job's progress
+    # updates; hours until a job and its file expire; minutes a download link is valid; active jobs per tenant.
+    "EXPORT_FETCH_ROWS": env.int("EXPORT_FETCH_ROWS", default=2000),
+    "EXPORT_PROGRESS_ROWS": env.int("EXPORT_PROGRESS_ROWS", default=10000),
+    "EXPORT_TTL_HOURS": env.float("EXPORT_TTL_HOURS", default=24.0),
+    "EXPORT_LINK_MINUTES": env.float("EXPORT_LINK_MINUTES", default=60.0),
+    "EXPORT_JOBS_ACTIVE_MAX": env.int("EXPORT_JOBS_ACTIVE_MAX", default=5),
 }
 _bad_rates = [k for k, v in AUDITLOG.items() if k.startswith("RATE_") and isinstance(v, int) and v < 1]
 if _bad_rates:

@@ -17,6 +17,7 @@ urlpatterns = [
     path("api/v1/", include("tenants.api.urls")),
     path("api/v1/", include("analytics.alerts.api.urls")),
     path("api/v1/logs/stats", LogStatsView.as_view(), name="log-stats"),
+    path("api/v1/", include("exports.api.urls")),  # before search: logs/export is not an event id
     path("api/v1/", include("search.api.urls")),
     path("admin/", admin.site.urls),
 ]

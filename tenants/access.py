@@ -24,6 +24,7 @@ ADMIN = Rule(role=Role.ADMIN)
 AUDITOR = Rule(role=Role.AUDITOR)
 READ = Rule(role=Role.USER, scope=Scope.READ)
 INGEST = Rule(role=Role.ADMIN, scope=Scope.INGEST)
+EXPORT = Rule(role=Role.AUDITOR, scope=Scope.EXPORT)
 
 MATRIX: dict[str, dict[str, Rule]] = {
     "auth-token": {"POST": ANYONE},
@@ -38,6 +39,11 @@ MATRIX: dict[str, dict[str, Rule]] = {
     "log-list": {"GET": READ, "POST": INGEST},
     "log-bulk": {"POST": INGEST},
     "log-detail": {"GET": READ},
+    "log-export": {"GET": EXPORT},
+    "export-list": {"GET": EXPORT, "POST": EXPORT},
+    "export-detail": {"GET": EXPORT},
+    # The signed link is the credential (a browser can follow it): exports.services.download_claims.
+    "export-download": {"GET": ANYONE},
     "log-stats": {"GET": READ},
     "log-related": {"GET": READ},
     "alert-list": {"GET": ADMIN, "POST": ADMIN},
