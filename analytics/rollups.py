@@ -1,4 +1,4 @@
-"""Statistics rollups: hourly counts kept current by the outbox relay, rebuilt from the event table on demand.
+"""Statistics rollups: counts per hour and value, per day and actor, kept current by the outbox relay.
 
 The relay hands each batch of stored events to `rollups_relay_handler` (registered in AnalyticsConfig.ready),
 inside the tenant's schema and the transaction that marks the batch done. The handler first records the
@@ -9,11 +9,11 @@ guard against a redelivery racing a commit.
 
 Old events (backfill) land in their own hour: buckets are by `occurred_at`, whenever the event arrives.
 Deleting events (retention, restore) must be followed by `rollups_rebuild(before=...)` over the deleted
-range, which recounts those hours from the event table. The ingest path never touches the rollups.
+range, which recounts those hours and days from the event table. The ingest path never touches the rollups.
 """
 
 from collections import Counter
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.db import connection, transaction
 
@@ -23,24 +23,32 @@ from ingest.services import ACCESS_TRAIL_SOURCE
 RELAY_HANDLER_NAME = "analytics.rollups"
 MARKER_DAYS = 2
 HOUR = timedelta(hours=1)
+DAY = timedelta(days=1)
+
+
+DIMENSIONS = ("action", "severity", "resource_type", "source")
 
 
 def hour_floor(value: datetime) -> datetime:
-    return value.replace(minute=0, second=0, microsecond=0)
+    return value.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
 
 
-def _upsert_dims(cursor, counts: Counter) -> None:
+def day_floor(value: datetime) -> datetime:
+    return value.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def _upsert_values(cursor, counts: Counter) -> None:
     if not counts:
         return
-    keys = sorted(counts, key=lambda k: (k[0], k[1], k[2], k[3], k[4] or ""))  # one order: no deadlocks
+    keys = sorted(counts, key=lambda k: (k[0], k[1], k[2] or "", k[3]))  # one order: no deadlocks
     cursor.execute(
         """
-        INSERT INTO analytics_rollup_dims (bucket, action, severity, resource_type, source, count)
-        SELECT * FROM unnest(%s::timestamptz[], %s::text[], %s::text[], %s::text[], %s::text[], %s::bigint[])
-        ON CONFLICT ON CONSTRAINT analytics_rollup_dims_key
-        DO UPDATE SET count = analytics_rollup_dims.count + EXCLUDED.count
+        INSERT INTO analytics_rollup_values (bucket, dimension, value, trail, count)
+        SELECT * FROM unnest(%s::timestamptz[], %s::text[], %s::text[], %s::boolean[], %s::bigint[])
+        ON CONFLICT ON CONSTRAINT analytics_rollup_values_key
+        DO UPDATE SET count = analytics_rollup_values.count + EXCLUDED.count
         """,
-        [*([k[i] for k in keys] for i in range(5)), [counts[k] for k in keys]],
+        [*([k[i] for k in keys] for i in range(4)), [counts[k] for k in keys]],
     )
 
 
@@ -70,73 +78,96 @@ def rollups_count(events: list[Event]) -> int:
             [sorted({e.id for e in events})],
         )
         new = {row[0] for row in cursor.fetchall()}
-        dims: Counter = Counter()
+        values: Counter = Counter()
         actors: Counter = Counter()
+        counted = 0
         for e in events:
             if e.id not in new:
                 continue
             new.discard(e.id)  # the same event twice in one batch counts once
-            bucket = hour_floor(e.occurred_at)
-            dims[(bucket, e.action, e.severity, e.resource_type, e.source)] += 1
-            actors[(bucket, e.actor_id, e.actor_type, e.source == ACCESS_TRAIL_SOURCE)] += 1
-        _upsert_dims(cursor, dims)
+            counted += 1
+            hour, trail = hour_floor(e.occurred_at), e.source == ACCESS_TRAIL_SOURCE
+            for dimension in DIMENSIONS:
+                values[(hour, dimension, getattr(e, dimension), trail)] += 1
+            actors[(day_floor(e.occurred_at), e.actor_id, e.actor_type, trail)] += 1
+        _upsert_values(cursor, values)
         _upsert_actors(cursor, actors)
         cursor.execute(
             "DELETE FROM analytics_rollup_counted WHERE counted_at < now() - make_interval(days => %s)",
             [MARKER_DAYS],
         )
-        return sum(dims.values())
+        return counted
 
 
 def rollups_relay_handler(events: list[Event]) -> None:
     rollups_count(events)
 
 
+def _range(column: str, start: datetime | None, end: datetime | None) -> tuple[str, list]:
+    where, params = [], []
+    if start:
+        where.append(f"{column} >= %s")
+        params.append(start)
+    if end:
+        where.append(f"{column} < %s")
+        params.append(end)
+    return " AND ".join(where) or "TRUE", params
+
+
+def _ceil(value: datetime, floor) -> datetime:
+    low = floor(value)
+    return low if low == value else low + (HOUR if floor is hour_floor else DAY)
+
+
+# Events still waiting in the outbox for this handler: the relay counts them.
+_NOT_PENDING = "NOT EXISTS (SELECT 1 FROM ingest_outbox o WHERE o.event_id = e.id AND NOT (%s = ANY(o.done)))"
+
+
 def rollups_rebuild(*, since: datetime | None = None, before: datetime | None = None) -> int:
-    """Recount the hours overlapping [since, before) from the event table (all hours when unbounded).
+    """Recount the rollups over [since, before), widened to whole hours (values) and days (actors), from the
+    event table; all of them when unbounded.
 
     For events stored without the relay (a bulk load, a restore) and after deletions (retention). The
     rollup tables are locked against the relay meanwhile; events still waiting in the outbox for this
-    handler are left for the relay to count. Returns the events counted.
+    handler are left for the relay to count. Returns the events counted in the hours recounted.
     """
-    start = hour_floor(since) if since else None
-    end = hour_floor(before) + (HOUR if hour_floor(before) != before else timedelta(0)) if before else None
-    where, params = [], []
-    if start:
-        where.append("{col} >= %s")
-        params.append(start)
-    if end:
-        where.append("{col} < %s")
-        params.append(end)
-
-    def clause(col: str) -> str:
-        return (" WHERE " + " AND ".join(w.format(col=col) for w in where)) if where else ""
-
-    pending = "NOT EXISTS (SELECT 1 FROM ingest_outbox o WHERE o.event_id = e.id AND NOT (%s = ANY(o.done)))"
-    events_where = clause("e.occurred_at")
-    events_where = (events_where + " AND " if events_where else " WHERE ") + pending
+    hours = (since and hour_floor(since), before and _ceil(before, hour_floor))
+    days = (since and day_floor(since), before and _ceil(before, day_floor))
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("LOCK TABLE analytics_rollup_dims, analytics_rollup_actors IN SHARE ROW EXCLUSIVE MODE")
-        cursor.execute("DELETE FROM analytics_rollup_dims" + clause("bucket"), params)
-        cursor.execute("DELETE FROM analytics_rollup_actors" + clause("bucket"), params)
+        cursor.execute("LOCK TABLE analytics_rollup_values, analytics_rollup_actors IN SHARE ROW EXCLUSIVE MODE")
+        where, params = _range("bucket", *hours)
+        cursor.execute(f"DELETE FROM analytics_rollup_values WHERE {where}", params)
+        where, params = _range("e.occurred_at", *hours)
         cursor.execute(
             f"""
-            INSERT INTO analytics_rollup_dims (bucket, action, severity, resource_type, source, count)
-            SELECT date_trunc('hour', e.occurred_at, 'UTC'), e.action, e.severity, e.resource_type, e.source, count(*)
-            FROM ingest_event e{events_where}
-            GROUP BY 1, 2, 3, 4, 5
-            """,
-            [*params, RELAY_HANDLER_NAME],
-        )
-        cursor.execute(
-            f"""
-            INSERT INTO analytics_rollup_actors (bucket, actor_id, actor_type, trail, count)
-            SELECT date_trunc('hour', e.occurred_at, 'UTC'), e.actor_id, e.actor_type,
+            INSERT INTO analytics_rollup_values (bucket, dimension, value, trail, count)
+            SELECT date_trunc('hour', e.occurred_at, 'UTC'), d.dimension, d.value,
                    e.source IS NOT DISTINCT FROM %s, count(*)
-            FROM ingest_event e{events_where}
+            FROM ingest_event e
+            CROSS JOIN LATERAL (VALUES ('action', e.action), ('severity', e.severity),
+                                       ('resource_type', e.resource_type), ('source', e.source)) d(dimension, value)
+            WHERE {where} AND {_NOT_PENDING}
             GROUP BY 1, 2, 3, 4
             """,
             [ACCESS_TRAIL_SOURCE, *params, RELAY_HANDLER_NAME],
         )
-        cursor.execute("SELECT coalesce(sum(count), 0) FROM analytics_rollup_dims" + clause("bucket"), params)
+        where, params = _range("bucket", *days)
+        cursor.execute(f"DELETE FROM analytics_rollup_actors WHERE {where}", params)
+        where, params = _range("e.occurred_at", *days)
+        cursor.execute(
+            f"""
+            INSERT INTO analytics_rollup_actors (bucket, actor_id, actor_type, trail, count)
+            SELECT date_trunc('day', e.occurred_at, 'UTC'), e.actor_id, e.actor_type,
+                   e.source IS NOT DISTINCT FROM %s, count(*)
+            FROM ingest_event e
+            WHERE {where} AND {_NOT_PENDING}
+            GROUP BY 1, 2, 3, 4
+            """,
+            [ACCESS_TRAIL_SOURCE, *params, RELAY_HANDLER_NAME],
+        )
+        where, params = _range("bucket", *hours)
+        cursor.execute(
+            f"SELECT coalesce(sum(count), 0) FROM analytics_rollup_values WHERE dimension = 'severity' AND {where}",
+            params,
+        )
         return int(cursor.fetchone()[0])

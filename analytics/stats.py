@@ -3,15 +3,15 @@
 Under the list's filters (search.filters), one answer: the total, the most frequent actions, severities,
 resource types, sources and actors, and a time series by `interval`.
 
-Where it is counted, part by part:
-- from the hourly rollups (analytics.rollups), when the filters name only what a rollup keeps and the time
-  bounds fall on whole hours (or are absent) and the interval is an hour or a day: the dimension cube
-  answers the total, the series and the by_* lists when the filters are on action, severity, resource_type
-  and source only; the actor cube answers the top actors (and the total and series) when the filters are on
-  actor_id and actor_type only;
+Where it is counted:
+- from the rollups (analytics.rollups) when only time is filtered (the overview of a period): the total, the
+  series and the by_* lists from the hourly counts per value, when `from`/`to` fall on whole hours (or are
+  absent) and the interval is an hour or a day; the top actors from the daily counts per actor, when
+  `from`/`to` fall on whole days (UTC) (or are absent);
 - otherwise from the event table, by one GROUPING SETS aggregate over the filtered rows
-  (search.backends.postgres.filtered), so full text, metadata, ip, tags and minute precision mean the same
-  as in the list.
+  (search.backends.postgres.filtered), so every filter means what it means in the list; a filter narrows
+  the rows read through its index. The rollups count each dimension on its own (see analytics.models.rollups
+  for why no cube), so they cannot answer "by severity, of the DELETEs".
 Rollups count what the relay has relayed: they trail commits by the relay's lag (seconds).
 """
 
@@ -27,13 +27,12 @@ from rest_framework.views import APIView
 
 from auditlog.errors import FieldErrors
 from auditlog.openapi import error_responses
-from ingest.services import ACCESS_TRAIL_SOURCE
 from search.api.views import FILTER_PARAMETERS
 from search.audience import audience_of
 from search.backends.postgres import filtered
 from search.filters import EventFilter, parse_filters
 
-from .rollups import hour_floor
+from .rollups import day_floor, hour_floor
 
 INTERVALS = {"minute": timedelta(minutes=1), "hour": timedelta(hours=1), "day": timedelta(days=1)}
 TOP_VALUES = 20  # per dimension
@@ -45,7 +44,7 @@ ACTOR_COLUMNS = {"actor_id", "actor_type"}
 
 @dataclass
 class StatsPlan:
-    """Which parts come from the rollups (for tests and the benchmark): 'dims', 'actors' or 'events' each."""
+    """Where each part is counted (for tests and the benchmark): 'values', 'actors' (rollups) or 'events'."""
 
     series: str
     dimensions: str
@@ -82,15 +81,14 @@ def _floor(value: datetime, interval: str) -> datetime:
 
 
 def stats_plan(f: EventFilter, interval: str, *, use_rollups: bool = True) -> StatsPlan:
-    aligned = all(t is None or t == hour_floor(t) for t in (f.time_from, f.time_to))
-    plain = use_rollups and aligned and interval != "minute" and not (f.ips or f.tags or f.q or f.metadata)
-    columns = set(f.columns)
-    dims_ok = plain and columns <= set(DIMENSIONS)
-    actors_ok = plain and columns <= ACTOR_COLUMNS
+    hours = all(t is None or t == hour_floor(t) for t in (f.time_from, f.time_to))
+    days = all(t is None or t == day_floor(t) for t in (f.time_from, f.time_to))
+    plain = use_rollups and not (f.columns or f.ips or f.tags or f.q or f.metadata)
+    values_ok = plain and hours and interval != "minute"
     return StatsPlan(
-        series="dims" if dims_ok else "actors" if actors_ok else "events",
-        dimensions="dims" if dims_ok else "events",
-        actors="actors" if actors_ok else "events",
+        series="values" if values_ok else "events",
+        dimensions="values" if values_ok else "events",
+        actors="actors" if plain and days else "events",
     )
 
 
@@ -134,25 +132,50 @@ def _grouped(relation: str, params: list, *, time_col: str, count: str, interval
     return out
 
 
-def _rollup_relation(table: str, f: EventFilter, columns: list[str]) -> tuple[str, list]:
-    where, params = [], []
+def _time_where(f: EventFilter, where: list, params: list) -> None:
     if f.time_from:
         where.append("bucket >= %s")
         params.append(f.time_from)
     if f.time_to:
         where.append("bucket < %s")
         params.append(f.time_to)
-    for column, values in f.columns.items():
-        where.append(f"{column} = ANY(%s)")
-        params.append(values)
+
+
+def _from_values(f: EventFilter, interval: str) -> dict:
+    """Total, series and by_* from the hourly counts per value (only time filtered)."""
+    where, params = ["TRUE"], []
+    _time_where(f, where, params)
     if not f.access_trail:
-        if table == "analytics_rollup_actors":
-            where.append("NOT trail")
-        else:
-            where.append("source IS DISTINCT FROM %s")
-            params.append(ACCESS_TRAIL_SOURCE)
-    sql = f"SELECT bucket, count, {', '.join(columns)} FROM {table}"
-    return sql + (" WHERE " + " AND ".join(where) if where else ""), params
+        where.append("NOT trail")
+    clause = " AND ".join(where)
+    sql = f"""
+        SELECT dimension, value, NULL::timestamptz, sum(count) FROM analytics_rollup_values
+        WHERE {clause} GROUP BY dimension, value
+        UNION ALL
+        SELECT 'series', NULL, date_trunc('{interval}', bucket, 'UTC'), sum(count) FROM analytics_rollup_values
+        WHERE {clause} AND dimension = 'severity' GROUP BY 3
+    """
+    out: dict[str, list] = {"series": [], **{d: [] for d in DIMENSIONS}}
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params + params)
+        for dimension, value, start, n in cursor.fetchall():
+            out[dimension].append(((start,) if dimension == "series" else (value,), int(n)))
+    return out
+
+
+def _from_actors(f: EventFilter) -> dict:
+    """The top actors from the daily counts per actor (only time filtered, whole days)."""
+    where, params = ["TRUE"], []
+    _time_where(f, where, params)
+    if not f.access_trail:
+        where.append("NOT trail")
+    sql = f"""
+        SELECT actor_id, actor_type, sum(count) AS n FROM analytics_rollup_actors WHERE {" AND ".join(where)}
+        GROUP BY actor_id, actor_type ORDER BY n DESC, actor_id COLLATE "C", actor_type COLLATE "C" LIMIT %s
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, TOP_ACTORS])
+        return {"actor": [((actor_id, actor_type), int(n)) for actor_id, actor_type, n in cursor.fetchall()]}
 
 
 def _events_relation(f: EventFilter) -> tuple[str, list]:
@@ -189,18 +212,14 @@ def log_stats(f: EventFilter, *, interval: str, use_rollups: bool = True) -> dic
     """Statistics of the current tenant's events matching `f` (its access_trail set from the audience)."""
     plan = stats_plan(f, interval, use_rollups=use_rollups)
     results: dict[str, list] = {}
-    wanted = {"dims": [], "actors": [], "events": []}
+    wanted = {"values": [], "actors": [], "events": []}
     wanted[plan.series].append("series")
     wanted[plan.dimensions].extend(DIMENSIONS)
     wanted[plan.actors].append("actor")
-    if wanted["dims"]:
-        relation, params = _rollup_relation("analytics_rollup_dims", f, list(DIMENSIONS))
-        results |= _grouped(relation, params, time_col="bucket", count="sum(r.count)", interval=interval,
-                            sets=wanted["dims"])  # fmt: skip
+    if wanted["values"]:
+        results |= _from_values(f, interval)
     if wanted["actors"]:
-        relation, params = _rollup_relation("analytics_rollup_actors", f, ["actor_id", "actor_type"])
-        results |= _grouped(relation, params, time_col="bucket", count="sum(r.count)", interval=interval,
-                            sets=wanted["actors"])  # fmt: skip
+        results |= _from_actors(f)
     if wanted["events"]:
         relation, params = _events_relation(f)
         results |= _grouped(relation, params, time_col="occurred_at", count="count(*)", interval=interval,

@@ -5,6 +5,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import logstats
 from .context import ROOT, connect
 
 TARGET_EVENTS_PER_S = 1_000
@@ -60,6 +61,8 @@ class Run:
     live: list[dict] | None = None
     server_errors: list[str] = field(default_factory=list)
     duration_s: float = 0.0
+    stats: list = field(default_factory=list)  # bench.logstats.StatsCase
+    stats_rollups: dict | None = None
 
 
 def _n(value: float, digits: int = 0) -> str:
@@ -149,6 +152,7 @@ def live_table(runs: list[dict] | None) -> list[str]:
 def _failures(run: Run) -> list[str]:
     """The first failed answer of each benchmark that had any."""
     failed = [("bulk", run.bulk["failures"])] + [(case.name, case.http["failures"]) for case in run.searches]
+    failed += [(f"stats, {case.name}", case.http["failures"]) for case in run.stats]
     return [f"- {name}: {len(failures)} failed, first: {failures[0]}" for name, failures in failed if failures]
 
 
@@ -174,6 +178,10 @@ def render(run: Run) -> str:
         "## Search, first page (limit 50), sequential requests",
         "",
         *_search_table(run),
+        "",
+        "## Statistics (`GET /api/v1/logs/stats`), sequential requests",
+        "",
+        *logstats.table(run.stats_rollups, run.stats),
         "",
         "## Live tail (WebSocket), all clients receiving every event",
         "",

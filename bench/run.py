@@ -28,7 +28,7 @@ sys.path[0] = str(Path(__file__).resolve().parent.parent)  # the project root, w
 from bench.context import RESULTS, django_setup  # noqa: E402
 
 django_setup()  # before the modules that import the project's models
-from bench import baseline, dataset, live, reads, report, writes  # noqa: E402
+from bench import baseline, dataset, live, logstats, reads, report, writes  # noqa: E402
 from bench.data import EventFactory, body_of, copy_text, now, spread_times  # noqa: E402
 from bench.server import Server  # noqa: E402
 from bench.tenant import bench_tenant  # noqa: E402
@@ -157,6 +157,8 @@ def main():
             events = dataset.event_count(tenant.schema)
             log(f"search: {events:,} events, {args.search_requests} requests per query")
             searches = reads.measure(tenant, args.port, args.search_requests)
+            log("statistics: GET /api/v1/logs/stats beside the event-table aggregate")
+            stats_rollups, stats = logstats.measure(tenant, args.port, args.search_requests)
         server_errors = server.error_lines()
         live_result = None
         if args.live_clients:
@@ -176,6 +178,7 @@ def main():
     )
     run = report.Run(
         machine=machine, settings=settings, searches=searches, live=live_result, server_errors=server_errors,
+        stats=stats, stats_rollups=stats_rollups,
         duration_s=time.monotonic() - _started, **ingest,
     )  # fmt: skip
     text = report.render(run)

@@ -9,8 +9,8 @@ import pytest
 from django.db import connection
 from django.http import QueryDict
 
-from analytics.models import ActorRollup, DimensionRollup
-from analytics.rollups import rollups_rebuild, rollups_relay_handler
+from analytics.models import ActorRollup, ValueRollup
+from analytics.rollups import day_floor, rollups_rebuild, rollups_relay_handler
 from analytics.stats import interval_pick, log_stats, stats_plan
 from ingest.models import Event
 from ingest.relay import relay_drain
@@ -164,41 +164,37 @@ def test_stats_equal_a_naive_count_by_both_paths_under_many_filters(world, api):
     store(world.acme, bodies)
     relay(world.acme)
     end = start + timedelta(hours=30)
+    day = day_floor(start)
     cases = [
-        ({"from": iso(start), "to": iso(end), "interval": "hour"}, "dims"),
-        ({"from": iso(start), "to": iso(end), "interval": "day"}, "dims"),
+        ({"from": iso(start), "to": iso(end), "interval": "hour"}, ("values", "events")),
+        ({"from": iso(start), "to": iso(end), "interval": "day"}, ("values", "events")),
+        ({"from": iso(day), "to": iso(day + timedelta(days=3))}, ("values", "actors")),
+        ({"from": iso(start), "to": iso(start + timedelta(hours=15))}, ("values", "events")),
+        ({"from": iso(start), "to": iso(end), "action": "CREATE,DELETE"}, ("events", "events")),
+        ({"from": iso(start), "to": iso(end), "severity": "ERROR", "resource_type": "order"}, ("events", "events")),
+        ({"from": iso(start), "to": iso(end), "source": "billing,web", "action": "LOGIN"}, ("events", "events")),
+        ({"from": iso(start), "to": iso(end), "actor_id": "alice,cron", "interval": "hour"}, ("events", "events")),
+        ({"from": iso(start), "to": iso(end), "actor_type": "user"}, ("events", "events")),
         (
-            {
-                "from": iso(start + timedelta(hours=3)),
-                "to": iso(start + timedelta(hours=15)),
-                "action": "CREATE,DELETE",
-            },
-            "dims",
+            {"from": iso(start + timedelta(minutes=17)), "to": iso(start + timedelta(hours=2, minutes=5))},
+            ("events", "events"),
         ),
-        (
-            {"from": iso(start), "to": iso(end), "severity": "ERROR", "resource_type": "order", "interval": "hour"},
-            "dims",
-        ),
-        ({"from": iso(start), "to": iso(end), "source": "billing,web", "action": "LOGIN"}, "dims"),
-        ({"from": iso(start), "to": iso(end), "actor_id": "alice,cron", "interval": "hour"}, "actors"),
-        ({"from": iso(start), "to": iso(end), "actor_type": "user"}, "actors"),
-        ({"from": iso(start + timedelta(minutes=17)), "to": iso(start + timedelta(hours=2, minutes=5))}, "events"),
-        ({"from": iso(start), "to": iso(end), "tag": "red", "interval": "hour"}, "events"),
-        ({"from": iso(start), "to": iso(end), "q": "failed"}, "events"),
-        ({"from": iso(start), "to": iso(end), "ip": "10.0.0.2", "severity": "INFO,WARNING"}, "events"),
-        ({"from": iso(start), "to": iso(end), "metadata.region": "eu", "interval": "day"}, "events"),
-        ({"from": iso(start), "to": iso(end), "action": "UPDATE", "actor_id": "bob"}, "events"),
-        ({"from": iso(start), "to": iso(start + timedelta(hours=4)), "interval": "minute"}, "events"),
+        ({"from": iso(start), "to": iso(end), "tag": "red", "interval": "hour"}, ("events", "events")),
+        ({"from": iso(start), "to": iso(end), "q": "failed"}, ("events", "events")),
+        ({"from": iso(start), "to": iso(end), "ip": "10.0.0.2", "severity": "INFO,WARNING"}, ("events", "events")),
+        ({"from": iso(start), "to": iso(end), "metadata.region": "eu", "interval": "day"}, ("events", "events")),
+        ({"from": iso(start), "to": iso(end), "action": "UPDATE", "actor_id": "bob"}, ("events", "events")),
+        ({"from": iso(start), "to": iso(start + timedelta(hours=4)), "interval": "minute"}, ("events", "events")),
     ]
     client = api(world.acme.tokens[Role.AUDITOR])
-    for params, series_from in cases:
+    for params, (counted_from, actors_from) in cases:
         response = client.get("/api/v1/logs/stats", params)
         assert response.status_code == 200, (params, response.content)
         body = response.json()
         expected = naive_stats(bodies, params, body["interval"])
         assert as_counters(body) == expected, params
         via_rollups, plan = selector_stats(world.acme, params, use_rollups=True)
-        assert plan.series == series_from, params
+        assert (plan.series, plan.dimensions, plan.actors) == (counted_from, counted_from, actors_from), params
         via_events, events_plan = selector_stats(world.acme, params, use_rollups=False)
         assert events_plan.series == events_plan.dimensions == events_plan.actors == "events"
         assert as_counters(via_rollups) == as_counters(via_events) == expected, params
@@ -233,9 +229,11 @@ def test_a_batch_handed_over_twice_counts_once(world):
         rollups_relay_handler(events)  # the relay hands the batch over again
         rollups_relay_handler(events[:10] + events[:10])  # and part of it, twice in one batch
         relay_drain()  # the outbox entries of the same events
-        in_window = {"bucket__gte": start, "bucket__lt": start + timedelta(hours=30)}
-        assert sum(r.count for r in DimensionRollup.objects.filter(**in_window)) == 40
-        assert sum(r.count for r in ActorRollup.objects.filter(**in_window)) == 40
+        hours = ValueRollup.objects.filter(bucket__gte=start, bucket__lt=start + timedelta(hours=30))
+        for dimension in ("action", "severity", "resource_type", "source"):
+            assert sum(r.count for r in hours.filter(dimension=dimension)) == 40
+        days = ActorRollup.objects.filter(bucket__gte=day_floor(start), bucket__lt=start + timedelta(hours=30))
+        assert sum(r.count for r in days) == 40
     finally:
         connection.set_schema_to_public()
 
@@ -244,14 +242,14 @@ def test_rebuild_recounts_after_deletions_and_for_events_stored_without_the_rela
     start = window_start()
     bodies = random_bodies(start, 60, seed=11)
     store(world.acme, bodies)
-    params = {"from": iso(start), "to": iso(start + timedelta(hours=30)), "interval": "hour"}
+    params = {"from": iso(day_floor(start)), "to": iso(day_floor(start) + timedelta(days=2)), "interval": "hour"}
     connection.set_tenant(world.acme.tenant)
     try:
         assert rollups_rebuild(since=start, before=start + timedelta(hours=30)) == 0  # still waiting for the relay
         relay_drain()
         connection.set_tenant(world.acme.tenant)
-        DimensionRollup.objects.filter(bucket__gte=start, bucket__lt=start + timedelta(hours=30)).delete()
-        ActorRollup.objects.filter(bucket__gte=start, bucket__lt=start + timedelta(hours=30)).delete()
+        ValueRollup.objects.filter(bucket__gte=start, bucket__lt=start + timedelta(hours=30)).delete()
+        ActorRollup.objects.filter(bucket__gte=day_floor(start), bucket__lt=start + timedelta(hours=30)).delete()
         assert rollups_rebuild(since=start, before=start + timedelta(hours=30)) == 60
         cutoff = start + timedelta(hours=10, minutes=30)
         Event.objects.filter(occurred_at__gte=start, occurred_at__lt=cutoff).delete()  # retention
@@ -260,7 +258,7 @@ def test_rebuild_recounts_after_deletions_and_for_events_stored_without_the_rela
         connection.set_schema_to_public()
     kept = [b for b in bodies if datetime.fromisoformat(b["occurred_at"]) >= cutoff]
     via_rollups, plan = selector_stats(world.acme, params, use_rollups=True)
-    assert plan.series == "dims"
+    assert (plan.series, plan.actors) == ("values", "actors")
     assert as_counters(via_rollups) == naive_stats(kept, params, "hour")
 
 

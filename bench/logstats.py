@@ -1,0 +1,209 @@
+"""Statistics: GET /api/v1/logs/stats over HTTP (read key, sequential keep-alive requests) beside the same
+statistics counted from the event table by SQL run directly (the aggregate the service falls back to).
+
+The data set is COPY-loaded, past the relay, so the rollups are rebuilt first when they do not add up to the
+event count (analytics.rollups.rollups_rebuild), and the time that took is reported.
+
+Standalone: .venv/bin/python bench/logstats.py [--port 8100] [--requests 200] (starts its own server).
+(bench/stats.py is the latency helper; this module is the statistics benchmark.)
+"""
+
+import http.client
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from urllib.parse import urlencode
+
+if __name__ == "__main__":
+    sys.path[0] = str(Path(__file__).resolve().parent.parent)
+    from bench.context import django_setup
+
+    django_setup()
+
+import orjson  # noqa: E402
+from django.db import connection  # noqa: E402
+from django.http import QueryDict  # noqa: E402
+from django.test.utils import CaptureQueriesContext  # noqa: E402
+
+from analytics.rollups import RELAY_HANDLER_NAME, rollups_rebuild  # noqa: E402
+from analytics.stats import interval_pick, log_stats, stats_plan  # noqa: E402
+from bench.context import connect  # noqa: E402
+from bench.data import COMMON_WORD, SEARCH_ACTION, SEARCH_ACTOR, SEARCH_SOURCE, SEARCH_TAG  # noqa: E402
+from bench.reads import _timed  # noqa: E402
+from search.filters import parse_filters  # noqa: E402
+
+TARGET_P95_MS = 100
+
+
+@dataclass
+class StatsCase:
+    name: str
+    params: dict
+    counted_from: str = ""  # rollups, events, or both
+    total: int = 0
+    http: dict = field(default_factory=dict)
+    sql: dict = field(default_factory=dict)
+
+
+def _hour(value: datetime) -> datetime:
+    return value.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def cases() -> list[StatsCase]:
+    now = datetime.now(UTC)
+    week, month, day = _hour(now - timedelta(days=7)), _hour(now - timedelta(days=30)), _hour(now - timedelta(days=8))
+    return [
+        StatsCase("no filter (by day)", {}),
+        StatsCase("last 7 days by hour", {"from": week.isoformat(), "interval": "hour"}),
+        StatsCase("action", {"action": SEARCH_ACTION}),
+        StatsCase("severity=CRITICAL, 30 days", {"severity": "CRITICAL", "from": month.isoformat()}),
+        StatsCase("source + action", {"source": SEARCH_SOURCE, "action": SEARCH_ACTION, "from": week.isoformat()}),
+        StatsCase("actor_id", {"actor_id": SEARCH_ACTOR}),
+        StatsCase("one day by the minute", {"from": day.isoformat(), "to": (day + timedelta(days=1)).isoformat(),
+                                            "interval": "minute"}),
+        StatsCase("tag", {"tag": SEARCH_TAG}),
+        StatsCase("q, common word, 7 days", {"q": COMMON_WORD, "from": week.isoformat()}),
+    ]  # fmt: skip
+
+
+def _filter(params: dict):
+    query = QueryDict(mutable=True)
+    query.update(params)
+    f, extra = parse_filters(query, allowed_extra={"interval"})
+    f.access_trail = False  # a read key's audience
+    return f, interval_pick(f, extra.get("interval"))
+
+
+def rollups_ensure(schema: str) -> dict:
+    """Rebuild the rollups when they do not count every event the relay is done with (events still waiting in
+    the outbox are the relay's to count); returns what was found and the time taken."""
+    with connect(schema) as conn:
+        events = conn.execute("SELECT count(*) FROM ingest_event").fetchone()[0]
+        waiting = conn.execute(
+            "SELECT count(*) FROM ingest_event e WHERE EXISTS (SELECT 1 FROM ingest_outbox o WHERE o.event_id = e.id "
+            "AND NOT (%s = ANY(o.done)))",
+            [RELAY_HANDLER_NAME],
+        ).fetchone()[0]
+        counted = conn.execute(
+            "SELECT coalesce(sum(count), 0) FROM analytics_rollup_values WHERE dimension = 'severity'"
+        ).fetchone()[0]
+    result = {"events": events, "waiting": waiting, "rebuilt": False, "seconds": 0.0}
+    if counted != events - waiting:
+        started = time.monotonic()
+        rollups_rebuild()
+        result.update(rebuilt=True, seconds=time.monotonic() - started)
+    with connect(schema) as conn:
+        conn.execute("VACUUM ANALYZE analytics_rollup_values")
+        conn.execute("VACUUM ANALYZE analytics_rollup_actors")
+        rows = conn.execute("SELECT count(*) FROM analytics_rollup_values").fetchone()[0]
+        actor_rows = conn.execute("SELECT count(*) FROM analytics_rollup_actors").fetchone()[0]
+    return {**result, "dimension_rows": rows, "actor_rows": actor_rows}
+
+
+def _event_table_sql(f, interval: str) -> str:
+    """The SQL of the event-table aggregate for these filters (parameters inlined)."""
+    with CaptureQueriesContext(connection) as captured:
+        log_stats(f, interval=interval, use_rollups=False)
+    return captured.captured_queries[-1]["sql"]
+
+
+def measure(tenant, port: int, requests: int) -> tuple[dict, list[StatsCase]]:
+    connection.set_tenant(tenant.tenant)
+    try:
+        rollups = rollups_ensure(tenant.schema)
+        print(f"rollups: {rollups}", flush=True)
+        measured = cases()
+        headers = {"Authorization": f"Bearer {tenant.read_key}"}
+        with connect(tenant.schema, prepare_threshold=None) as raw:
+            for case in measured:
+                f, interval = _filter(case.params)
+                plan = stats_plan(f, interval)
+                parts = {plan.series, plan.dimensions, plan.actors}
+                case.counted_from = (
+                    "rollups" if "events" not in parts else "events" if parts == {"events"} else "rollups + events"
+                )
+                failures: list[str] = []
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)  # per case: idle ones are closed
+                query = urlencode(case.params)
+
+                def get(case=case, query=query, failures=failures, conn=conn):
+                    conn.request("GET", f"/api/v1/logs/stats?{query}", headers=headers)
+                    response = conn.getresponse()
+                    body = response.read()
+                    if response.status != 200:
+                        failures.append(f"{response.status} {body[:300]!r}")
+                    else:
+                        case.total = orjson.loads(body)["total"]
+
+                case.http = {**_timed(get, requests).summary(), "failures": failures}
+                conn.close()
+                sql = _event_table_sql(f, interval)
+                case.sql = _timed(lambda sql=sql: raw.execute(sql).fetchall(), requests).summary()
+    finally:
+        connection.set_schema_to_public()
+    return rollups, measured
+
+
+def _n(value: float, digits: int = 1) -> str:
+    return f"{value:,.{digits}f}"
+
+
+def table(rollups: dict | None, measured: list[StatsCase]) -> list[str]:
+    if not measured:
+        return ["Not measured."]
+    lines = []
+    if rollups:
+        rebuilt = f"rebuilt in {_n(rollups['seconds'])} s" if rollups["rebuilt"] else "already current"
+        lines += [
+            f"Rollups: {rollups['dimension_rows']:,} rows of hourly counts per value and "
+            f"{rollups['actor_rows']:,} rows of daily counts per actor for {rollups['events']:,} events, "
+            f"{rollups['waiting']:,} of them still waiting in the relay's outbox, not yet counted ({rebuilt}). "
+            "Baseline: the same statistics counted from the event table (one GROUPING SETS aggregate, the "
+            "service's fallback), run directly.",
+            "",
+        ]
+    lines += [
+        f"| query | counted from | total | HTTP p50 | HTTP p95 | event-table SQL p50 | SQL p95 | samples "
+        f"| p95 < {TARGET_P95_MS} ms |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+    ]
+    for case in measured:
+        h, q = case.http, case.sql
+        failed = f" ({len(h['failures'])} failed)" if h["failures"] else ""
+        met = "yes" if h["p95_ms"] < TARGET_P95_MS and not h["failures"] else "**no**"
+        shown = "&".join(f"{k}={v}" for k, v in case.params.items()) or "-"
+        lines.append(
+            f"| {case.name}: `{shown}` | {case.counted_from} | {case.total:,} | {_n(h['p50_ms'])} | {_n(h['p95_ms'])} "
+            f"| {_n(q['p50_ms'])} | {_n(q['p95_ms'])} | {h['count']} / {q['count']}{failed} | {met} |"
+        )
+    return lines
+
+
+def main():
+    import argparse
+
+    from bench.context import RESULTS
+    from bench.server import Server
+    from bench.tenant import bench_tenant
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, default=8100)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--requests", type=int, default=200)
+    args = parser.parse_args()
+    tenant = bench_tenant()
+    try:
+        RESULTS.mkdir(exist_ok=True)
+        with Server(args.port, args.workers, RESULTS / "uvicorn-stats.log"):
+            rollups, measured = measure(tenant, args.port, args.requests)
+    finally:
+        tenant.revoke_keys()
+    text = "\n".join(["## Statistics, sequential requests", "", *table(rollups, measured), ""])
+    (RESULTS / "stats.md").write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
