@@ -5,9 +5,8 @@ resource types, sources and actors, and a time series by `interval`.
 
 Where it is counted:
 - from the rollups (analytics.rollups) when only time is filtered (the overview of a period): the total, the
-  series and the by_* lists from the hourly counts per value, when `from`/`to` fall on whole hours (or are
-  absent) and the interval is an hour or a day; the top actors from the daily counts per actor, when
-  `from`/`to` fall on whole days (UTC) (or are absent);
+  series and the by_* lists from the hourly counts per value (interval hour or day), the top actors from the
+  daily counts per actor; the partial hours (days) at the ends of the range, if any, from the event table;
 - otherwise from the event table, by one GROUPING SETS aggregate over the filtered rows
   (search.backends.postgres.filtered), so every filter means what it means in the list; a filter narrows
   the rows read through its index. The rollups count each dimension on its own (see analytics.models.rollups
@@ -15,7 +14,8 @@ Where it is counted:
 Rollups count what the relay has relayed: they trail commits by the relay's lag (seconds).
 """
 
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from django.db import connection
@@ -80,15 +80,29 @@ def _floor(value: datetime, interval: str) -> datetime:
     return value.replace(hour=0, minute=0, second=0, microsecond=0)
 
 
+def _split(f: EventFilter, floor, unit: timedelta):
+    """[from, to) as the whole units inside it (for the rollups) and the partial ones at its ends (for the event
+    table): (start, end, edges), start/end None when unbounded; None when no whole unit lies inside."""
+    start = f.time_from and (floor(f.time_from) + (unit if floor(f.time_from) != f.time_from else timedelta(0)))
+    end = f.time_to and floor(f.time_to)
+    if start and end and start >= end:
+        return None
+    edges = []
+    if f.time_from and start != f.time_from:
+        edges.append((f.time_from, start))
+    if f.time_to and end != f.time_to:
+        edges.append((end, f.time_to))
+    return start, end, edges
+
+
 def stats_plan(f: EventFilter, interval: str, *, use_rollups: bool = True) -> StatsPlan:
-    hours = all(t is None or t == hour_floor(t) for t in (f.time_from, f.time_to))
-    days = all(t is None or t == day_floor(t) for t in (f.time_from, f.time_to))
     plain = use_rollups and not (f.columns or f.ips or f.tags or f.q or f.metadata)
-    values_ok = plain and hours and interval != "minute"
+    values_ok = plain and interval != "minute" and _split(f, hour_floor, timedelta(hours=1)) is not None
+    actors_ok = plain and _split(f, day_floor, timedelta(days=1)) is not None
     return StatsPlan(
         series="values" if values_ok else "events",
         dimensions="values" if values_ok else "events",
-        actors="actors" if plain and days else "events",
+        actors="actors" if actors_ok else "events",
     )
 
 
@@ -132,22 +146,32 @@ def _grouped(relation: str, params: list, *, time_col: str, count: str, interval
     return out
 
 
-def _time_where(f: EventFilter, where: list, params: list) -> None:
-    if f.time_from:
-        where.append("bucket >= %s")
-        params.append(f.time_from)
-    if f.time_to:
-        where.append("bucket < %s")
-        params.append(f.time_to)
-
-
-def _from_values(f: EventFilter, interval: str) -> dict:
-    """Total, series and by_* from the hourly counts per value (only time filtered)."""
+def _rollup_where(start, end, access_trail: bool) -> tuple[str, list]:
     where, params = ["TRUE"], []
-    _time_where(f, where, params)
-    if not f.access_trail:
+    if start:
+        where.append("bucket >= %s")
+        params.append(start)
+    if end:
+        where.append("bucket < %s")
+        params.append(end)
+    if not access_trail:
         where.append("NOT trail")
-    clause = " AND ".join(where)
+    return " AND ".join(where), params
+
+
+def _events_edges(f: EventFilter, edges: list, interval: str, sets: list[str]) -> list[dict]:
+    out = []
+    for low, high in edges:
+        relation, params = _events_relation(replace(f, time_from=low, time_to=high))
+        out.append(_grouped(relation, params, time_col="occurred_at", count="count(*)", interval=interval, sets=sets))
+    return out
+
+
+def _from_values(f: EventFilter, interval: str) -> list[dict]:
+    """Total, series and by_* from the hourly counts per value (only time filtered), the partial hours at the
+    ends of the range from the event table."""
+    start, end, edges = _split(f, hour_floor, timedelta(hours=1))
+    clause, params = _rollup_where(start, end, f.access_trail)
     sql = f"""
         SELECT dimension, value, NULL::timestamptz, sum(count) FROM analytics_rollup_values
         WHERE {clause} GROUP BY dimension, value
@@ -158,24 +182,24 @@ def _from_values(f: EventFilter, interval: str) -> dict:
     out: dict[str, list] = {"series": [], **{d: [] for d in DIMENSIONS}}
     with connection.cursor() as cursor:
         cursor.execute(sql, params + params)
-        for dimension, value, start, n in cursor.fetchall():
-            out[dimension].append(((start,) if dimension == "series" else (value,), int(n)))
-    return out
+        for dimension, value, bucket, n in cursor.fetchall():
+            out[dimension].append(((bucket,) if dimension == "series" else (value,), int(n)))
+    return [out, *_events_edges(f, edges, interval, ["series", *DIMENSIONS])]
 
 
-def _from_actors(f: EventFilter) -> dict:
-    """The top actors from the daily counts per actor (only time filtered, whole days)."""
-    where, params = ["TRUE"], []
-    _time_where(f, where, params)
-    if not f.access_trail:
-        where.append("NOT trail")
-    sql = f"""
-        SELECT actor_id, actor_type, sum(count) AS n FROM analytics_rollup_actors WHERE {" AND ".join(where)}
-        GROUP BY actor_id, actor_type ORDER BY n DESC, actor_id COLLATE "C", actor_type COLLATE "C" LIMIT %s
-    """
+def _from_actors(f: EventFilter, interval: str) -> list[dict]:
+    """Actors from the daily counts per actor (only time filtered), the partial days at the ends of the range
+    from the event table. Without partial days, only the top ones are read."""
+    start, end, edges = _split(f, day_floor, timedelta(days=1))
+    clause, params = _rollup_where(start, end, f.access_trail)
+    sql = f"SELECT actor_id, actor_type, sum(count) AS n FROM analytics_rollup_actors WHERE {clause} GROUP BY 1, 2"
+    if not edges:
+        sql += ' ORDER BY n DESC, actor_id COLLATE "C", actor_type COLLATE "C" LIMIT %s'
+        params.append(TOP_ACTORS)
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*params, TOP_ACTORS])
-        return {"actor": [((actor_id, actor_type), int(n)) for actor_id, actor_type, n in cursor.fetchall()]}
+        cursor.execute(sql, params)
+        out = {"actor": [((actor_id, actor_type), int(n)) for actor_id, actor_type, n in cursor.fetchall()]}
+    return [out, *_events_edges(f, edges, interval, ["actor"])]
 
 
 def _events_relation(f: EventFilter) -> tuple[str, list]:
@@ -211,19 +235,25 @@ def _series(rows: list, f: EventFilter, interval: str) -> list[dict]:
 def log_stats(f: EventFilter, *, interval: str, use_rollups: bool = True) -> dict:
     """Statistics of the current tenant's events matching `f` (its access_trail set from the audience)."""
     plan = stats_plan(f, interval, use_rollups=use_rollups)
-    results: dict[str, list] = {}
     wanted = {"values": [], "actors": [], "events": []}
     wanted[plan.series].append("series")
     wanted[plan.dimensions].extend(DIMENSIONS)
     wanted[plan.actors].append("actor")
+    parts: list[dict] = []
     if wanted["values"]:
-        results |= _from_values(f, interval)
+        parts += _from_values(f, interval)
     if wanted["actors"]:
-        results |= _from_actors(f)
+        parts += _from_actors(f, interval)
     if wanted["events"]:
         relation, params = _events_relation(f)
-        results |= _grouped(relation, params, time_col="occurred_at", count="count(*)", interval=interval,
-                            sets=wanted["events"])  # fmt: skip
+        parts.append(_grouped(relation, params, time_col="occurred_at", count="count(*)", interval=interval,
+                              sets=wanted["events"]))  # fmt: skip
+    merged: dict[str, Counter] = {name: Counter() for name in ("series", *DIMENSIONS, "actor")}
+    for part in parts:
+        for name, rows in part.items():
+            for key, n in rows:
+                merged[name][key] += n
+    results = {name: list(counts.items()) for name, counts in merged.items()}
     series = _series(results["series"], f, interval)
     out = {
         "interval": interval,

@@ -166,10 +166,31 @@ def test_stats_equal_a_naive_count_by_both_paths_under_many_filters(world, api):
     end = start + timedelta(hours=30)
     day = day_floor(start)
     cases = [
-        ({"from": iso(start), "to": iso(end), "interval": "hour"}, ("values", "events")),
-        ({"from": iso(start), "to": iso(end), "interval": "day"}, ("values", "events")),
+        ({"from": iso(start), "to": iso(end), "interval": "hour"}, ("values", None)),
+        ({"from": iso(start), "to": iso(end), "interval": "day"}, ("values", None)),
         ({"from": iso(day), "to": iso(day + timedelta(days=3))}, ("values", "actors")),
-        ({"from": iso(start), "to": iso(start + timedelta(hours=15))}, ("values", "events")),
+        ({"from": iso(start), "to": iso(start + timedelta(hours=15))}, ("values", None)),
+        # Partial hours and days at the ends: the rollups inside, the event table at the ends.
+        (
+            {"from": iso(start + timedelta(minutes=17)), "to": iso(start + timedelta(hours=27, minutes=41))},
+            ("values", None),
+        ),
+        (
+            {
+                "from": iso(day + timedelta(hours=3, minutes=5)),
+                "to": iso(day + timedelta(days=2, hours=7)),
+                "interval": "day",
+            },
+            ("values", "actors"),
+        ),
+        (
+            {"from": iso(day - timedelta(minutes=1)), "to": iso(day + timedelta(days=1, seconds=1))},
+            ("values", "actors"),
+        ),
+        (
+            {"from": iso(start + timedelta(minutes=5)), "to": iso(start + timedelta(minutes=55)), "interval": "hour"},
+            ("events", "events"),
+        ),
         ({"from": iso(start), "to": iso(end), "action": "CREATE,DELETE"}, ("events", "events")),
         ({"from": iso(start), "to": iso(end), "severity": "ERROR", "resource_type": "order"}, ("events", "events")),
         ({"from": iso(start), "to": iso(end), "source": "billing,web", "action": "LOGIN"}, ("events", "events")),
@@ -194,7 +215,8 @@ def test_stats_equal_a_naive_count_by_both_paths_under_many_filters(world, api):
         expected = naive_stats(bodies, params, body["interval"])
         assert as_counters(body) == expected, params
         via_rollups, plan = selector_stats(world.acme, params, use_rollups=True)
-        assert (plan.series, plan.dimensions, plan.actors) == (counted_from, counted_from, actors_from), params
+        assert (plan.series, plan.dimensions) == (counted_from, counted_from), params
+        assert actors_from is None or plan.actors == actors_from, params
         via_events, events_plan = selector_stats(world.acme, params, use_rollups=False)
         assert events_plan.series == events_plan.dimensions == events_plan.actors == "events"
         assert as_counters(via_rollups) == as_counters(via_events) == expected, params
