@@ -51,7 +51,13 @@ def events(world, api, marker):
             tags=["billing", "eu"],
         ),
         event_body(source=marker, occurred_at="2026-11-03T10:02:00+00:00", severity="CRITICAL", action="DELETE"),
-        event_body(source=marker, occurred_at="2026-11-03T10:03:00+00:00", metadata={"region": "us"}, tags=["us"]),
+        event_body(
+            source=marker,
+            occurred_at="2026-11-03T10:03:00+00:00",
+            metadata={"region": "us"},
+            tags=["us"],
+            context={"ip": "2001:db8::ffff:5"},
+        ),
         event_body(source=marker, occurred_at="2026-11-03T10:04:00+00:00", message='plain, with "quotes"\nand a line'),
     ]
     for body in bodies:
