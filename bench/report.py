@@ -5,6 +5,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import exports as export_bench
 from . import logstats
 from .context import ROOT, connect
 
@@ -63,6 +64,7 @@ class Run:
     duration_s: float = 0.0
     stats: list = field(default_factory=list)  # bench.logstats.StatsCase
     stats_rollups: dict | None = None
+    exports: list[dict] | None = None  # bench.exports.measure
 
 
 def _n(value: float, digits: int = 0) -> str:
@@ -182,6 +184,10 @@ def render(run: Run) -> str:
         "## Statistics (`GET /api/v1/logs/stats`), sequential requests",
         "",
         *logstats.table(run.stats_rollups, run.stats),
+        "",
+        "## Streamed export (`GET /api/v1/logs/export`), whole tenant and its newest tenth",
+        "",
+        *export_bench.table(run.exports),
         "",
         "## Live tail (WebSocket), all clients receiving every event",
         "",

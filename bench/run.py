@@ -29,6 +29,7 @@ from bench.context import RESULTS, django_setup  # noqa: E402
 
 django_setup()  # before the modules that import the project's models
 from bench import baseline, dataset, live, logstats, reads, report, writes  # noqa: E402
+from bench import exports as export_bench  # noqa: E402
 from bench.data import EventFactory, body_of, copy_text, now, spread_times  # noqa: E402
 from bench.server import Server  # noqa: E402
 from bench.tenant import bench_tenant  # noqa: E402
@@ -159,6 +160,8 @@ def main():
             searches = reads.measure(tenant, args.port, args.search_requests)
             log("statistics: GET /api/v1/logs/stats beside the event-table aggregate")
             stats_rollups, stats = logstats.measure(tenant, args.port, args.search_requests)
+            log("streamed export: GET /api/v1/logs/export of the whole tenant, beside COPY of the same rows")
+            exported = export_bench.measure(tenant, server)
         server_errors = server.error_lines()
         live_result = None
         if args.live_clients:
@@ -178,7 +181,7 @@ def main():
     )
     run = report.Run(
         machine=machine, settings=settings, searches=searches, live=live_result, server_errors=server_errors,
-        stats=stats, stats_rollups=stats_rollups,
+        stats=stats, stats_rollups=stats_rollups, exports=exported,
         duration_s=time.monotonic() - _started, **ingest,
     )  # fmt: skip
     text = report.render(run)
