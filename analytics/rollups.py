@@ -52,16 +52,25 @@ def _upsert_values(cursor, counts: Counter) -> None:
     )
 
 
-def _upsert_actors(cursor, counts: Counter) -> None:
+def month_floor(value: datetime) -> datetime:
+    return day_floor(value).replace(day=1)
+
+
+def month_ceil(value: datetime) -> datetime:
+    low = month_floor(value)
+    return low if low == value else (low + timedelta(days=32)).replace(day=1)
+
+
+def _upsert_actors(cursor, counts: Counter, table: str = "analytics_rollup_actors") -> None:
     if not counts:
         return
     keys = sorted(counts)
     cursor.execute(
-        """
-        INSERT INTO analytics_rollup_actors (bucket, actor_id, actor_type, trail, count)
+        f"""
+        INSERT INTO {table} (bucket, actor_id, actor_type, trail, count)
         SELECT * FROM unnest(%s::timestamptz[], %s::text[], %s::text[], %s::boolean[], %s::bigint[])
-        ON CONFLICT ON CONSTRAINT analytics_rollup_actors_key
-        DO UPDATE SET count = analytics_rollup_actors.count + EXCLUDED.count
+        ON CONFLICT ON CONSTRAINT {table}_key
+        DO UPDATE SET count = {table}.count + EXCLUDED.count
         """,
         [*([k[i] for k in keys] for i in range(4)), [counts[k] for k in keys]],
     )
@@ -80,6 +89,7 @@ def rollups_count(events: list[Event]) -> int:
         new = {row[0] for row in cursor.fetchall()}
         values: Counter = Counter()
         actors: Counter = Counter()
+        months: Counter = Counter()
         counted = 0
         for e in events:
             if e.id not in new:
@@ -90,8 +100,10 @@ def rollups_count(events: list[Event]) -> int:
             for dimension in DIMENSIONS:
                 values[(hour, dimension, getattr(e, dimension), trail)] += 1
             actors[(day_floor(e.occurred_at), e.actor_id, e.actor_type, trail)] += 1
+            months[(month_floor(e.occurred_at), e.actor_id, e.actor_type, trail)] += 1
         _upsert_values(cursor, values)
         _upsert_actors(cursor, actors)
+        _upsert_actors(cursor, months, "analytics_rollup_actor_months")
         cursor.execute(
             "DELETE FROM analytics_rollup_counted WHERE counted_at < now() - make_interval(days => %s)",
             [MARKER_DAYS],
@@ -124,7 +136,7 @@ _NOT_PENDING = "NOT EXISTS (SELECT 1 FROM ingest_outbox o WHERE o.event_id = e.i
 
 
 def rollups_rebuild(*, since: datetime | None = None, before: datetime | None = None) -> int:
-    """Recount the rollups over [since, before), widened to whole hours (values) and days (actors), from the
+    """Recount the rollups over [since, before), widened to whole hours (values), days and months (actors), from the
     event table; all of them when unbounded.
 
     For events stored without the relay (a bulk load, a restore) and after deletions (retention). The
@@ -133,8 +145,12 @@ def rollups_rebuild(*, since: datetime | None = None, before: datetime | None = 
     """
     hours = (since and hour_floor(since), before and _ceil(before, hour_floor))
     days = (since and day_floor(since), before and _ceil(before, day_floor))
+    months = (since and month_floor(since), before and month_ceil(before))
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("LOCK TABLE analytics_rollup_values, analytics_rollup_actors IN SHARE ROW EXCLUSIVE MODE")
+        cursor.execute(
+            "LOCK TABLE analytics_rollup_values, analytics_rollup_actors, analytics_rollup_actor_months "
+            "IN SHARE ROW EXCLUSIVE MODE"
+        )
         where, params = _range("bucket", *hours)
         cursor.execute(f"DELETE FROM analytics_rollup_values WHERE {where}", params)
         where, params = _range("e.occurred_at", *hours)
@@ -151,20 +167,22 @@ def rollups_rebuild(*, since: datetime | None = None, before: datetime | None = 
             """,
             [ACCESS_TRAIL_SOURCE, *params, RELAY_HANDLER_NAME],
         )
-        where, params = _range("bucket", *days)
-        cursor.execute(f"DELETE FROM analytics_rollup_actors WHERE {where}", params)
-        where, params = _range("e.occurred_at", *days)
-        cursor.execute(
-            f"""
-            INSERT INTO analytics_rollup_actors (bucket, actor_id, actor_type, trail, count)
-            SELECT date_trunc('day', e.occurred_at, 'UTC'), e.actor_id, e.actor_type,
-                   e.source IS NOT DISTINCT FROM %s, count(*)
-            FROM ingest_event e
-            WHERE {where} AND {_NOT_PENDING}
-            GROUP BY 1, 2, 3, 4
-            """,
-            [ACCESS_TRAIL_SOURCE, *params, RELAY_HANDLER_NAME],
-        )
+        for table, grain, bounds in (("analytics_rollup_actors", "day", days),
+                                     ("analytics_rollup_actor_months", "month", months)):  # fmt: skip
+            where, params = _range("bucket", *bounds)
+            cursor.execute(f"DELETE FROM {table} WHERE {where}", params)
+            where, params = _range("e.occurred_at", *bounds)
+            cursor.execute(
+                f"""
+                INSERT INTO {table} (bucket, actor_id, actor_type, trail, count)
+                SELECT date_trunc('{grain}', e.occurred_at, 'UTC'), e.actor_id, e.actor_type,
+                       e.source IS NOT DISTINCT FROM %s, count(*)
+                FROM ingest_event e
+                WHERE {where} AND {_NOT_PENDING}
+                GROUP BY 1, 2, 3, 4
+                """,
+                [ACCESS_TRAIL_SOURCE, *params, RELAY_HANDLER_NAME],
+            )
         where, params = _range("bucket", *hours)
         cursor.execute(
             f"SELECT coalesce(sum(count), 0) FROM analytics_rollup_values WHERE dimension = 'severity' AND {where}",

@@ -6,7 +6,7 @@ resource types, sources and actors, and a time series by `interval`.
 Where it is counted:
 - from the rollups (analytics.rollups) when only time is filtered (the overview of a period): the total, the
   series and the by_* lists from the hourly counts per value (interval hour or day), the top actors from the
-  daily counts per actor; the partial hours (days) at the ends of the range, if any, from the event table;
+  monthly and daily counts per actor; the partial hours (days) at the ends of the range, if any, from the event table;
 - otherwise from the event table, by one GROUPING SETS aggregate over the filtered rows
   (search.backends.postgres.filtered), so every filter means what it means in the list; a filter narrows
   the rows read through its index. The rollups count each dimension on its own (see analytics.models.rollups
@@ -32,7 +32,7 @@ from search.audience import audience_of
 from search.backends.postgres import filtered
 from search.filters import EventFilter, parse_filters
 
-from .rollups import day_floor, hour_floor
+from .rollups import day_floor, hour_floor, month_ceil, month_floor
 
 INTERVALS = {"minute": timedelta(minutes=1), "hour": timedelta(hours=1), "day": timedelta(days=1)}
 TOP_VALUES = 20  # per dimension
@@ -188,18 +188,30 @@ def _from_values(f: EventFilter, interval: str) -> list[dict]:
 
 
 def _from_actors(f: EventFilter, interval: str) -> list[dict]:
-    """Actors from the daily counts per actor (only time filtered), the partial days at the ends of the range
-    from the event table. Without partial days, only the top ones are read."""
+    """Actors from the monthly counts for the whole months of the range, the daily counts for its other whole
+    days, and the event table for its partial days at the ends. From one table alone, only the top ones are read."""
     start, end, edges = _split(f, day_floor, timedelta(days=1))
-    clause, params = _rollup_where(start, end, f.access_trail)
-    sql = f"SELECT actor_id, actor_type, sum(count) AS n FROM analytics_rollup_actors WHERE {clause} GROUP BY 1, 2"
-    if not edges:
-        sql += ' ORDER BY n DESC, actor_id COLLATE "C", actor_type COLLATE "C" LIMIT %s'
-        params.append(TOP_ACTORS)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        out = {"actor": [((actor_id, actor_type), int(n)) for actor_id, actor_type, n in cursor.fetchall()]}
-    return [out, *_events_edges(f, edges, interval, ["actor"])]
+    month_start, month_end = start and month_ceil(start), end and month_floor(end)
+    pieces = []  # (table, start, end)
+    if month_start and month_end and month_start >= month_end:
+        pieces.append(("analytics_rollup_actors", start, end))
+    else:
+        pieces.append(("analytics_rollup_actor_months", month_start, month_end))
+        if start and start != month_start:
+            pieces.append(("analytics_rollup_actors", start, month_start))
+        if end and end != month_end:
+            pieces.append(("analytics_rollup_actors", month_end, end))
+    out = []
+    for table, low, high in pieces:
+        clause, params = _rollup_where(low, high, f.access_trail)
+        sql = f"SELECT actor_id, actor_type, sum(count) AS n FROM {table} WHERE {clause} GROUP BY 1, 2"
+        if len(pieces) == 1 and not edges:
+            sql += ' ORDER BY n DESC, actor_id COLLATE "C", actor_type COLLATE "C" LIMIT %s'
+            params.append(TOP_ACTORS)
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            out.append({"actor": [((actor_id, actor_type), int(n)) for actor_id, actor_type, n in cursor.fetchall()]})
+    return [*out, *_events_edges(f, edges, interval, ["actor"])]
 
 
 def _events_relation(f: EventFilter) -> tuple[str, list]:

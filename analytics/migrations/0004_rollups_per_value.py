@@ -3,23 +3,13 @@
 from django.db import migrations, models
 
 
-def _recount(apps, schema_editor):
-    from analytics.rollups import rollups_rebuild
-
-    with schema_editor.connection.cursor() as cursor:
-        cursor.execute("SELECT to_regclass('ingest_event') IS NOT NULL")
-        if not cursor.fetchone()[0]:  # a schema without events (public)
-            return
-    rollups_rebuild()
-
-
 class Migration(migrations.Migration):
     dependencies = [
         ("analytics", "0003_alerts"),
     ]
 
     # The actor rollup goes from hours to days, and the per-dimension counts replace the cube: what was counted is
-    # forgotten and recounted from the event table (analytics.rollups.rollups_rebuild, below).
+    # forgotten and recounted from the event table (analytics.rollups.rollups_rebuild, in 0005).
     operations = [
         migrations.RunSQL("TRUNCATE analytics_rollup_actors, analytics_rollup_counted", migrations.RunSQL.noop),
         migrations.CreateModel(
@@ -47,5 +37,4 @@ class Migration(migrations.Migration):
                 nulls_distinct=False,
             ),
         ),
-        migrations.RunPython(_recount, migrations.RunPython.noop),
     ]

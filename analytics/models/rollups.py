@@ -5,7 +5,8 @@ events over 60 days, 20 actions x 4 severities x 33 resource types x 11 sources,
 cube of action, severity, resource type and source held 722,000 rows, and one with the actor 1 M, about as
 many as the events, so it was no faster to read. Per dimension:
 - ValueRollup: per hour, dimension (action, severity, resource_type, source) and value: ~70 rows an hour;
-- ActorRollup: per day, actor (the long tail: a row per active actor and day).
+- ActorRollup: per day, actor (the long tail: a row per active actor and day), and ActorMonthRollup the
+  same per month, for long ranges.
 Both keep whether the events belong to the access trail (source `auditlog`), which Users do not count.
 RollupCounted remembers which events were counted, so a batch handed over twice is not counted twice.
 """
@@ -14,7 +15,7 @@ from django.contrib.postgres.indexes import BrinIndex
 from django.db import models
 from django.db.models.functions import Now
 
-__all__ = ["ActorRollup", "RollupCounted", "ValueRollup"]
+__all__ = ["ActorMonthRollup", "ActorRollup", "RollupCounted", "ValueRollup"]
 
 
 class ValueRollup(models.Model):
@@ -60,6 +61,28 @@ class ActorRollup(models.Model):
 
     def __str__(self):
         return f"{self.bucket:%Y-%m-%d} {self.actor_type}:{self.actor_id}: {self.count}"
+
+
+class ActorMonthRollup(models.Model):
+    """ActorRollup by the month (UTC): the top actors of a long range read ~10 times fewer rows."""
+
+    id = models.BigAutoField(primary_key=True)
+    bucket = models.DateTimeField()  # the first day of the month
+    actor_id = models.TextField()
+    actor_type = models.TextField()
+    trail = models.BooleanField()
+    count = models.BigIntegerField()
+
+    class Meta:
+        db_table = "analytics_rollup_actor_months"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["bucket", "actor_id", "actor_type", "trail"], name="analytics_rollup_actor_months_key"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.bucket:%Y-%m} {self.actor_type}:{self.actor_id}: {self.count}"
 
 
 class RollupCounted(models.Model):

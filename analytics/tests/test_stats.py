@@ -9,7 +9,7 @@ import pytest
 from django.db import connection
 from django.http import QueryDict
 
-from analytics.models import ActorRollup, ValueRollup
+from analytics.models import ActorMonthRollup, ActorRollup, ValueRollup
 from analytics.rollups import day_floor, rollups_rebuild, rollups_relay_handler
 from analytics.stats import interval_pick, log_stats, stats_plan
 from ingest.models import Event
@@ -183,6 +183,12 @@ def test_stats_equal_a_naive_count_by_both_paths_under_many_filters(world, api):
             },
             ("values", "actors"),
         ),
+        # Whole months inside (the monthly actor counts), whole days beside them, partial days at the ends.
+        (
+            {"from": iso(day - timedelta(days=45, hours=5)), "to": iso(day + timedelta(days=40, minutes=3))},
+            ("values", "actors"),
+        ),
+        ({"from": iso(day - timedelta(days=62)), "to": iso(day + timedelta(days=62))}, ("values", "actors")),
         (
             {"from": iso(day - timedelta(minutes=1)), "to": iso(day + timedelta(days=1, seconds=1))},
             ("values", "actors"),
@@ -256,6 +262,10 @@ def test_a_batch_handed_over_twice_counts_once(world):
             assert sum(r.count for r in hours.filter(dimension=dimension)) == 40
         days = ActorRollup.objects.filter(bucket__gte=day_floor(start), bucket__lt=start + timedelta(hours=30))
         assert sum(r.count for r in days) == 40
+        months = ActorMonthRollup.objects.filter(
+            bucket__gte=start - timedelta(days=31), bucket__lt=start + timedelta(hours=30)
+        )
+        assert sum(r.count for r in months) == 40
     finally:
         connection.set_schema_to_public()
 
