@@ -20,13 +20,15 @@ django_wsgi_app = get_wsgi_application()
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 
+from auditlog.disconnect import ClientGoneMiddleware  # noqa: E402
 from auditlog.security import WebSocketLimitsMiddleware  # noqa: E402
 from search.routing import websocket_urlpatterns  # noqa: E402
 from tenants.ws import TenantAuthMiddleware  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
-        "http": WSGIMiddleware(django_wsgi_app, workers=settings.HTTP_THREADS),
+        # A streamed response (an export) learns that its client went away (auditlog.disconnect).
+        "http": ClientGoneMiddleware(WSGIMiddleware(django_wsgi_app, workers=settings.HTTP_THREADS)),
         # The request limits of HTTP (auditlog.security) first: a refused handshake costs no database round trip.
         "websocket": WebSocketLimitsMiddleware(TenantAuthMiddleware(URLRouter(websocket_urlpatterns))),
     }

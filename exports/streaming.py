@@ -4,8 +4,9 @@ The stream runs after the view has returned, in the same thread (a2wsgi runs a r
 thread of its view), so on the request's database connection: it sets the tenant's schema itself and reads
 inside a transaction of its own (a server-side cursor without HOLD: rows flow as they are fetched). The view
 primes it (PrimedStream) so that the query starts and the first rows are fetched before the status is
-sent: an error up to there is an ordinary JSON error. When the stream ends, fails or is closed (the client
-went away), the transaction is rolled back and Django's end of request returns the connection to the pool.
+sent: an error up to there is an ordinary JSON error. When the stream ends, fails or is closed, the
+transaction is rolled back and Django's end of request returns the connection to the pool. A client that
+goes away is noticed between chunks (auditlog.disconnect): the stream stops there.
 
 A failure after the first byte cannot change the status any more. The stream then ends with an error line
 (NDJSON only: `{"error": {...}}`) and the server aborts the connection without the last chunk of the chunked
@@ -14,6 +15,7 @@ transfer, which every HTTP client reports as an incomplete response; a JSON expo
 """
 
 import logging
+import threading
 from collections.abc import Iterator
 
 from django.db import connection, transaction
@@ -55,9 +57,10 @@ class PrimedStream:
     byte are raised in the view), with close() (Django calls it at the end of the response, also when the
     client went away), and the mid-stream failure handling described above."""
 
-    def __init__(self, chunks: Iterator[bytes], fmt: str):
+    def __init__(self, chunks: Iterator[bytes], fmt: str, client_gone: threading.Event | None = None):
         self._chunks = chunks
         self._fmt = fmt
+        self._client_gone = client_gone
         self._first: bytes | None = next(chunks, b"")
         self._failed = False
 
@@ -70,6 +73,9 @@ class PrimedStream:
             return first
         if self._failed:
             raise RuntimeError("The export failed after its first byte; the connection is aborted.")
+        if self._client_gone is not None and self._client_gone.is_set():
+            self.close()  # nobody reads any more: stop reading the database now
+            raise StopIteration
         try:
             return next(self._chunks)
         except StopIteration:

@@ -15,6 +15,7 @@ from rest_framework.response import Response
 from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
 
+from auditlog.disconnect import client_gone
 from auditlog.errors import PERMISSION_DENIED, ApiError, FieldErrors
 from auditlog.openapi import error_responses
 from ingest.api.schemas import EventSchema
@@ -81,7 +82,7 @@ class LogExportView(APIView):
         audience = audience_of(request.auth)
         f.access_trail = audience.access_trail
         tenant = request.auth.tenant
-        stream = PrimedStream(export_chunks(tenant, f, audience, fmt), fmt)
+        stream = PrimedStream(export_chunks(tenant, f, audience, fmt), fmt, client_gone(request))
         response = StreamingHttpResponse(stream, content_type=CONTENT_TYPES[fmt])
         response["Content-Disposition"] = f'attachment; filename="{services.export_filename(tenant, fmt)}"'
         response["Cache-Control"] = "no-store"
