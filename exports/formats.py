@@ -16,6 +16,8 @@ one chunk of memory whatever its length.
 import csv
 import io
 import json
+from datetime import datetime
+from uuid import UUID
 
 import orjson
 from django.core.serializers.json import DjangoJSONEncoder
@@ -70,9 +72,13 @@ def json_bytes(value) -> bytes:
 
 
 def _text(value) -> str:
-    """A scalar as the JSON of the API shows it, as text (timestamps ISO 8601, UUIDs plain)."""
-    if isinstance(value, str):
+    """A scalar as the JSON of the API shows it, as text (timestamps ISO 8601 as orjson writes them, UUIDs
+    plain)."""
+    kind = type(value)
+    if kind is str:
         return value
+    if kind is datetime or kind is UUID or kind is int:
+        return value.isoformat() if kind is datetime else str(value)
     return json_bytes(value).decode().strip('"')
 
 
@@ -83,16 +89,20 @@ def formula_safe(text: str) -> str:
 def csv_cells(event: dict) -> list[str]:
     """One event's CSV row (CSV_COLUMNS, flattened, formula-safe)."""
     cells = []
+    append = cells.append
     for name, path in CSV_COLUMNS:
-        value = event
-        for key in path:
-            value = value.get(key) if isinstance(value, dict) else None
-        if value is None:
-            cells.append("")
-        elif name in JSON_COLUMNS:
-            cells.append(formula_safe(json_bytes(value).decode()))
+        if len(path) == 1:
+            value = event.get(name)
         else:
-            cells.append(formula_safe(_text(value)))
+            parent = event.get(path[0])
+            value = parent.get(path[1]) if type(parent) is dict else None
+        if value is None:
+            append("")
+        elif name in JSON_COLUMNS:
+            append(json_bytes(value).decode())  # starts with [ or { (or is a JSON scalar): never a formula
+        else:
+            text = _text(value)
+            append("'" + text if text.startswith(FORMULA_PREFIXES) else text)
     return cells
 
 
