@@ -83,7 +83,7 @@ class RssWatch:
 
     def busiest(self) -> dict:
         """The worker whose memory grew most (the one that served the export)."""
-        pid = max(self.pids, key=lambda p: self.peak[p] - self.before[p])
+        pid = max(self.pids, key=lambda p: (self.peak[p] - self.before[p], self.peak[p]))  # ties: the largest
         return {
             "rss_before_mib": self.before[pid] / 1024,
             "rss_peak_mib": self.peak[pid] / 1024,
