@@ -55,8 +55,10 @@ def load_missing(schema: str, target: int) -> int:
 
 
 def delete_received_since(schema: str, since) -> int:
-    """Remove what the ingest benchmarks wrote, so the search data set keeps its size."""
+    """Remove what the ingest benchmarks wrote, so the search data set keeps its size; and their outbox entries,
+    which no relay drains during a run (the bench starts no worker)."""
     with connect(schema) as conn:
+        conn.execute("DELETE FROM ingest_outbox WHERE created_at >= %s", [since])
         return conn.execute("DELETE FROM ingest_event WHERE received_at >= %s", [since]).rowcount
 
 
