@@ -20,6 +20,13 @@ urlpatterns = [
     path("api/v1/", include("exports.api.urls")),  # before search: logs/export is not an event id
     path("api/v1/", include("search.api.urls")),
     path("admin/", admin.site.urls),
+    # The dashboard (session sign-in), one URL namespace per app; see tenants.dashboard.
+    path("app/", include("tenants.urls")),
+    path("app/settings/", include("tenants.settings_urls")),
+    path("app/settings/alerts/", include("analytics.alerts.urls")),
+    path("app/", include("search.urls")),
+    path("app/", include("analytics.urls")),
+    path("app/", include("exports.urls")),
 ]
 
 handler400 = "auditlog.errors.handler400"

@@ -1,0 +1,4 @@
+"""Dashboard pages (server-rendered, session sign-in): URL namespace `stats`."""
+
+app_name = "stats"
+urlpatterns: list = []

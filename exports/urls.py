@@ -1,0 +1,4 @@
+"""Dashboard pages (server-rendered, session sign-in): URL namespace `exports`."""
+
+app_name = "exports"
+urlpatterns: list = []

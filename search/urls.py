@@ -1,0 +1,4 @@
+"""Dashboard pages (server-rendered, session sign-in): URL namespace `logs`."""
+
+app_name = "logs"
+urlpatterns: list = []

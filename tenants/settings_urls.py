@@ -1,0 +1,4 @@
+"""Dashboard pages (server-rendered, session sign-in): URL namespace `settings`."""
+
+app_name = "settings"
+urlpatterns: list = []
