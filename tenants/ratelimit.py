@@ -197,6 +197,27 @@ def principal_limits(principal: Principal, klass: str) -> list[Limit]:
     ]
 
 
+def link_limits(tenant, link: str) -> list[Limit]:
+    """The limits of a request whose only credential is a signed link of the tenant (an export's download): the
+    tenant's read limit, and the link's own at the per-credential rate."""
+    limits = tenant_policy(tenant).limits
+    schema = tenant.schema_name
+    return [
+        Limit(_key(schema, READ, "tenant"), limits["read_per_minute"], 60),
+        Limit(_key(schema, READ, f"l{link}"), limits["read_per_minute_per_credential"], 60),
+    ]
+
+
+def decision_enforce(decision: Decision | None, view) -> None:
+    """Put a check's X-RateLimit-* headers on the view's response; raise RateLimited (429) if it was refused.
+    No decision (Redis unreachable): the request passes unchecked."""
+    if decision is None:
+        return
+    view.headers.update(decision.headers())
+    if not decision.allowed:
+        raise RateLimited(decision, f"Too many requests; retry in {decision.retry_after} s.")
+
+
 class ApiRateThrottle(BaseThrottle):
     """Every authenticated API request, after authentication and permissions: its tenant's and its credential's
     limit. Sets X-RateLimit-* on the response (refused or not) through the view's response headers."""
@@ -209,12 +230,7 @@ class ApiRateThrottle(BaseThrottle):
         principal = request.auth
         if not isinstance(principal, Principal):
             return True
-        decision = limits_hit(principal_limits(principal, request_class(request)))
-        if decision is None:
-            return True
-        view.headers.update(decision.headers())
-        if not decision.allowed:
-            raise RateLimited(decision, f"Too many requests; retry in {decision.retry_after} s.")
+        decision_enforce(limits_hit(principal_limits(principal, request_class(request))), view)
         return True
 
 

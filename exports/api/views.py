@@ -1,6 +1,7 @@
 """GET /api/v1/logs/export (streamed), /api/v1/exports (jobs), /api/v1/exports/{id}[/download]."""
 
 import uuid
+from dataclasses import dataclass
 from urllib.parse import urlencode
 
 from django.db import connection
@@ -24,6 +25,7 @@ from search.audience import audience_of
 from search.filters import parse_filters
 from search.trail import filters_of, trail_event, trail_note
 from tenants.models import Tenant
+from tenants.ratelimit import ApiRateThrottle, decision_enforce, limits_hit, link_limits
 
 from .. import services
 from ..formats import CONTENT_TYPES, DEFAULT_FORMAT, FORMATS
@@ -185,16 +187,74 @@ class ExportDetailView(APIView):
         return Response(_job_json(request, _job_get(pk)))
 
 
+@dataclass(frozen=True)
+class _Link:
+    """A verified download link: whose it is (the tenant) and for which job."""
+
+    tenant: Tenant
+    job_id: str
+
+
+def _link_of(request, pk: str) -> _Link:
+    """The verified link of a download request; a missing, forged, altered, other job's or expired token, or a
+    tenant that no longer exists, is refused here (400, 403, 404), before it counts against any limit."""
+    token = request.query_params.get("token")
+    if not token:
+        raise FieldErrors({"token": ["The signed token of the job's download_url is required."]})
+    try:
+        claims = services.download_claims(token, pk)
+    except services.LinkExpired:
+        raise ApiError(
+            code=PERMISSION_DENIED, status_code=403, message="This download link has expired; ask for a new one."
+        ) from None
+    except services.LinkInvalid:
+        raise ApiError(code=PERMISSION_DENIED, status_code=403, message="This download link is not valid.") from None
+    tenant = Tenant.objects.filter(schema_name=claims.schema).first()
+    if tenant is None:
+        raise exceptions.NotFound("No such export job.")
+    return _Link(tenant=tenant, job_id=claims.job_id)
+
+
+class DownloadLinkThrottle(BaseThrottle):
+    """A download counts against its tenant's read limit, and against its job's links' own at the per-credential
+    rate: the signed link is its only credential. Sets X-RateLimit-* like the API's limits; 429 when refused."""
+
+    openapi_responses = ApiRateThrottle.openapi_responses
+    openapi_success_headers = ApiRateThrottle.openapi_success_headers
+    openapi_anonymous = True
+
+    def allow_request(self, request, view):
+        decision_enforce(limits_hit(link_limits(view.link.tenant, f"export:{view.link.job_id}")), view)
+        return True
+
+
+@dataclass(frozen=True)
+class _JobCreator:
+    """The creator of a job as the access trail names an actor (Principal.actor, as stored with the job)."""
+
+    actor: dict
+
+
 class ExportDownloadView(APIView):
-    """The file of a done job, for whoever holds its signed link (no credential: a browser can follow it)."""
+    """The file of a done job, for whoever holds its signed link (no credential: a browser can follow it).
+
+    Each download counts against the tenant's read limit and is recorded in its access trail (action EXPORT,
+    route export-download), with the job's creator as actor: the link is theirs, whoever follows it."""
 
     authentication_classes: list = []
+    throttle_classes = [DownloadLinkThrottle]
+    link: _Link
+
+    def check_throttles(self, request):
+        self.link = _link_of(request, self.kwargs["pk"])  # first: a refused link counts against nothing
+        super().check_throttles(request)
 
     @extend_schema(
         operation_id="exports_download",
         description=(
             "The gzip-compressed export file. The signed `token` of the job's `download_url` is the only "
-            "credential; it names the tenant and the job, and expires."
+            "credential; it names the tenant and the job, and expires. Each download counts against the "
+            "tenant's read limit and is recorded in its access trail, with the job's creator as actor."
         ),
         parameters=[OpenApiParameter("token", str, required=True, description="From the job's download_url")],
         responses={
@@ -205,22 +265,7 @@ class ExportDownloadView(APIView):
         auth=[],
     )
     def get(self, request, pk):
-        token = request.query_params.get("token")
-        if not token:
-            raise FieldErrors({"token": ["The signed token of the job's download_url is required."]})
-        try:
-            claims = services.download_claims(token, pk)
-        except services.LinkExpired:
-            raise ApiError(
-                code=PERMISSION_DENIED, status_code=403, message="This download link has expired; ask for a new one."
-            ) from None
-        except services.LinkInvalid:
-            raise ApiError(
-                code=PERMISSION_DENIED, status_code=403, message="This download link is not valid."
-            ) from None
-        tenant = Tenant.objects.filter(schema_name=claims.schema).first()
-        if tenant is None:
-            raise exceptions.NotFound("No such export job.")
+        tenant = self.link.tenant
         connection.set_tenant(tenant)
         job = _job_get(pk)
         if job.status != ExportStatus.DONE or not job.file_name or job.expires_at <= timezone.now():
@@ -236,4 +281,21 @@ class ExportDownloadView(APIView):
         )
         response.block_size = 256 * 1024
         response["Cache-Control"] = "no-store"
+        _download_note(request, tenant, job)
         return response
+
+
+def _download_note(request, tenant, job: ExportJob) -> None:
+    body = trail_event(
+        "log-export",
+        _JobCreator(job.created_by),
+        filters=filters_of(services.job_filter(job)),
+        ip=_CLIENT.get_ident(request),
+        user_agent=request.META.get("HTTP_USER_AGENT"),
+        request_id=request.META.get("HTTP_X_REQUEST_ID"),
+        job=str(job.id),
+        format=job.format,
+    )
+    body["message"] = "Downloaded an export file"
+    body["metadata"]["route"] = "export-download"
+    trail_note(tenant, body)
