@@ -1,4 +1,10 @@
 """Dashboard pages (server-rendered, session sign-in): URL namespace `stats`."""
 
+from django.urls import path
+
+from . import views
+
 app_name = "stats"
-urlpatterns: list = []
+urlpatterns = [
+    path("stats", views.stats_page, name="stats"),
+]
