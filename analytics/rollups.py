@@ -1,4 +1,5 @@
-"""Statistics rollups: counts per hour and value, per day and actor, kept current by the outbox relay.
+"""Statistics rollups: counts per hour and value, per day of each combination of values (the cube), per day
+and month and actor, kept current by the outbox relay. What each table holds, and why: analytics.models.rollups.
 
 The relay hands each batch of stored events to `rollups_relay_handler` (registered in AnalyticsConfig.ready),
 inside the tenant's schema and the transaction that marks the batch done. The handler first records the
@@ -27,6 +28,9 @@ DAY = timedelta(days=1)
 
 
 DIMENSIONS = ("action", "severity", "resource_type", "source")
+# The cube's bit of each dimension (as GROUPING(action, severity, resource_type, source) numbers them).
+CUBE_BITS = {"action": 8, "severity": 4, "resource_type": 2, "source": 1}
+CUBOIDS = range(1, 16)  # every non-empty set of dimensions: the empty one is the total, in the hourly counts
 
 
 def hour_floor(value: datetime) -> datetime:
@@ -49,6 +53,38 @@ def _upsert_values(cursor, counts: Counter) -> None:
         DO UPDATE SET count = analytics_rollup_values.count + EXCLUDED.count
         """,
         [*([k[i] for k in keys] for i in range(4)), [counts[k] for k in keys]],
+    )
+
+
+def cube_keys(day: datetime, row: tuple, trail: bool):
+    """The cube's keys of one event: (day, kept, action, severity, resource_type, source, trail) per cuboid."""
+    action, severity, resource_type, source = row
+    source = source or ""
+    for kept in CUBOIDS:
+        yield (
+            day,
+            kept,
+            action if kept & 8 else None,
+            severity if kept & 4 else None,
+            resource_type if kept & 2 else None,
+            source if kept & 1 else None,
+            trail,
+        )
+
+
+def _upsert_cube(cursor, counts: Counter) -> None:
+    if not counts:
+        return
+    keys = sorted(counts, key=lambda k: tuple("" if v is None else v for v in k[1:]) + (k[0],))  # one order
+    cursor.execute(
+        """
+        INSERT INTO analytics_rollup_cube (bucket, kept, action, severity, resource_type, source, trail, count)
+        SELECT * FROM unnest(%s::timestamptz[], %s::smallint[], %s::text[], %s::text[], %s::text[], %s::text[],
+                             %s::boolean[], %s::bigint[])
+        ON CONFLICT ON CONSTRAINT analytics_rollup_cube_key
+        DO UPDATE SET count = analytics_rollup_cube.count + EXCLUDED.count
+        """,
+        [*([k[i] for k in keys] for i in range(7)), [counts[k] for k in keys]],
     )
 
 
@@ -90,20 +126,24 @@ def rollups_count(events: list[Event]) -> int:
         values: Counter = Counter()
         actors: Counter = Counter()
         months: Counter = Counter()
+        cube: Counter = Counter()
         counted = 0
         for e in events:
             if e.id not in new:
                 continue
             new.discard(e.id)  # the same event twice in one batch counts once
             counted += 1
-            hour, trail = hour_floor(e.occurred_at), e.source == ACCESS_TRAIL_SOURCE
-            for dimension in DIMENSIONS:
-                values[(hour, dimension, getattr(e, dimension), trail)] += 1
-            actors[(day_floor(e.occurred_at), e.actor_id, e.actor_type, trail)] += 1
+            hour, day, trail = hour_floor(e.occurred_at), day_floor(e.occurred_at), e.source == ACCESS_TRAIL_SOURCE
+            row = tuple(getattr(e, dimension) for dimension in DIMENSIONS)
+            for dimension, value in zip(DIMENSIONS, row, strict=True):
+                values[(hour, dimension, value, trail)] += 1
+            cube.update(cube_keys(day, row, trail))
+            actors[(day, e.actor_id, e.actor_type, trail)] += 1
             months[(month_floor(e.occurred_at), e.actor_id, e.actor_type, trail)] += 1
         _upsert_values(cursor, values)
         _upsert_actors(cursor, actors)
         _upsert_actors(cursor, months, "analytics_rollup_actor_months")
+        _upsert_cube(cursor, cube)
         cursor.execute(
             "DELETE FROM analytics_rollup_counted WHERE counted_at < now() - make_interval(days => %s)",
             [MARKER_DAYS],
@@ -135,9 +175,35 @@ def _ceil(value: datetime, floor) -> datetime:
 _NOT_PENDING = "NOT EXISTS (SELECT 1 FROM ingest_outbox o WHERE o.event_id = e.id AND NOT (%s = ANY(o.done)))"
 
 
+def cube_rebuild(cursor, since: datetime | None, before: datetime | None) -> None:
+    """Recount the cube over the whole days of [since, before) (widened to days) from the event table, in the
+    caller's transaction (which has locked the rollup tables)."""
+    days = (since and day_floor(since), before and _ceil(before, day_floor))
+    where, params = _range("bucket", *days)
+    cursor.execute(f"DELETE FROM analytics_rollup_cube WHERE {where}", params)
+    where, params = _range("e.occurred_at", *days)
+    cursor.execute(
+        f"""
+        INSERT INTO analytics_rollup_cube (bucket, kept, action, severity, resource_type, source, trail, count)
+        SELECT day, 15 - GROUPING(action, severity, resource_type, source), action, severity, resource_type,
+               source, trail, sum(n)
+        FROM (
+            SELECT date_trunc('day', e.occurred_at, 'UTC') AS day, e.action, e.severity, e.resource_type,
+                   coalesce(e.source, '') AS source, e.source IS NOT DISTINCT FROM %s AS trail, count(*) AS n
+            FROM ingest_event e
+            WHERE {where} AND {_NOT_PENDING}
+            GROUP BY 1, 2, 3, 4, 5, 6
+        ) full_cube
+        GROUP BY day, trail, CUBE (action, severity, resource_type, source)
+        HAVING GROUPING(action, severity, resource_type, source) < 15
+        """,
+        [ACCESS_TRAIL_SOURCE, *params, RELAY_HANDLER_NAME],
+    )
+
+
 def rollups_rebuild(*, since: datetime | None = None, before: datetime | None = None) -> int:
-    """Recount the rollups over [since, before), widened to whole hours (values), days and months (actors), from the
-    event table; all of them when unbounded.
+    """Recount the rollups over [since, before), widened to whole hours (values), days (cube, actors) and months
+    (actors), from the event table; all of them when unbounded.
 
     For events stored without the relay (a bulk load, a restore) and after deletions (retention). The
     rollup tables are locked against the relay meanwhile; events still waiting in the outbox for this
@@ -148,9 +214,10 @@ def rollups_rebuild(*, since: datetime | None = None, before: datetime | None = 
     months = (since and month_floor(since), before and month_ceil(before))
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
-            "LOCK TABLE analytics_rollup_values, analytics_rollup_actors, analytics_rollup_actor_months "
-            "IN SHARE ROW EXCLUSIVE MODE"
+            "LOCK TABLE analytics_rollup_values, analytics_rollup_actors, analytics_rollup_actor_months, "
+            "analytics_rollup_cube IN SHARE ROW EXCLUSIVE MODE"
         )
+        cube_rebuild(cursor, since, before)
         where, params = _range("bucket", *hours)
         cursor.execute(f"DELETE FROM analytics_rollup_values WHERE {where}", params)
         where, params = _range("e.occurred_at", *hours)

@@ -3,15 +3,18 @@
 Under the list's filters (search.filters), one answer: the total, the most frequent actions, severities,
 resource types, sources and actors, and a time series by `interval`.
 
-Where it is counted:
-- from the rollups (analytics.rollups) when only time is filtered (the overview of a period): the total, the
-  series and the by_* lists from the hourly counts per value (interval hour or day), the top actors from the
-  monthly and daily counts per actor; the partial hours (days) at the ends of the range, if any, from the event table;
-- otherwise from the event table, by one GROUPING SETS aggregate over the filtered rows
-  (search.backends.postgres.filtered), so every filter means what it means in the list; a filter narrows
-  the rows read through its index. The rollups count each dimension on its own (see analytics.models.rollups
-  for why no cube), so they cannot answer "by severity, of the DELETEs".
-Rollups count what the relay has relayed: they trail commits by the relay's lag (seconds).
+Where it is counted (stats_plan; the tables are described in analytics.models.rollups):
+- only time filtered (the overview of a period): the total, the series and the by_* lists from the hourly counts
+  per value (interval hour or day), the top actors from the monthly and daily counts per actor;
+- time and the dimensions action, severity, resource_type, source (any of them, any values): the by_* lists from
+  the daily cube, each from the cuboid of the filtered dimensions and its own; the series by the day from the
+  cuboid of the filtered dimensions, by the hour (one dimension filtered) from the hourly counts per value;
+  the top actors, and an hourly series filtered on two dimensions or more, from the event table;
+- any other filter (actor, full text, tags, ip, metadata, ids), or a range without a whole hour (day) inside:
+  from the event table, by one GROUPING SETS aggregate over the filtered rows (search.backends.postgres.filtered),
+  so every filter means what it means in the list; a filter narrows the rows read through its index.
+The rollups answer the whole hours (days, months) inside the range; its partial ones at the ends are counted
+from the event table. Rollups count what the relay has relayed: they trail commits by the relay's lag (seconds).
 """
 
 from collections import Counter
@@ -32,23 +35,26 @@ from search.audience import audience_of
 from search.backends.postgres import filtered
 from search.filters import EventFilter, parse_filters
 
-from .rollups import day_floor, hour_floor, month_ceil, month_floor
+from .rollups import CUBE_BITS, DAY, HOUR, day_floor, hour_floor, month_ceil, month_floor
 
 INTERVALS = {"minute": timedelta(minutes=1), "hour": timedelta(hours=1), "day": timedelta(days=1)}
 TOP_VALUES = 20  # per dimension
 TOP_ACTORS = 10
 MAX_BUCKETS = 5000  # of a series: 3.5 days by the minute, 208 days by the hour
 DIMENSIONS = ("action", "severity", "resource_type", "source")
-ACTOR_COLUMNS = {"actor_id", "actor_type"}
 
 
 @dataclass
 class StatsPlan:
-    """Where each part is counted (for tests and the benchmark): 'values', 'actors' (rollups) or 'events'."""
+    """Where each part is counted (for tests and the benchmark): 'values' (hourly counts per value), 'cube' (daily
+    counts per combination of values), 'actors' (daily and monthly counts per actor) or 'events'."""
 
     series: str
     dimensions: str
     actors: str
+
+    def sources(self) -> set[str]:
+        return {self.series, self.dimensions, self.actors}
 
 
 def interval_pick(f: EventFilter, requested: str | None) -> str:
@@ -95,15 +101,30 @@ def _split(f: EventFilter, floor, unit: timedelta):
     return start, end, edges
 
 
+def _filtered_dimensions(f: EventFilter) -> list[str]:
+    return [d for d in DIMENSIONS if d in f.columns]
+
+
 def stats_plan(f: EventFilter, interval: str, *, use_rollups: bool = True) -> StatsPlan:
-    plain = use_rollups and not (f.columns or f.ips or f.tags or f.q or f.metadata)
-    values_ok = plain and interval != "minute" and _split(f, hour_floor, timedelta(hours=1)) is not None
-    actors_ok = plain and _split(f, day_floor, timedelta(days=1)) is not None
-    return StatsPlan(
-        series="values" if values_ok else "events",
-        dimensions="values" if values_ok else "events",
-        actors="actors" if actors_ok else "events",
-    )
+    structured = use_rollups and not (f.ips or f.tags or f.q or f.metadata) and set(f.columns) <= set(DIMENSIONS)
+    if not structured:
+        return StatsPlan("events", "events", "events")
+    dimensions = _filtered_dimensions(f)
+    whole_hours = interval != "minute" and _split(f, hour_floor, HOUR) is not None
+    whole_days = _split(f, day_floor, DAY) is not None
+    if not dimensions:  # only time: the overview of a period
+        return StatsPlan(
+            series="values" if whole_hours else "events",
+            dimensions="values" if whole_hours else "events",
+            actors="actors" if whole_days else "events",
+        )
+    if len(dimensions) == 1 and whole_hours:
+        series = "values"  # the hourly counts of the filtered values: partial hours only from the event table
+    elif interval == "day" and whole_days:
+        series = "cube"
+    else:
+        series = "events"
+    return StatsPlan(series=series, dimensions="cube" if whole_days else "events", actors="events")
 
 
 # Grouping sets by name: the columns each groups by ("t" is the series bucket).
@@ -167,30 +188,96 @@ def _events_edges(f: EventFilter, edges: list, interval: str, sets: list[str]) -
     return out
 
 
-def _from_values(f: EventFilter, interval: str) -> list[dict]:
-    """Total, series and by_* from the hourly counts per value (only time filtered), the partial hours at the
-    ends of the range from the event table."""
-    start, end, edges = _split(f, hour_floor, timedelta(hours=1))
+def _from_values(f: EventFilter, interval: str, sets: list[str]) -> list[dict]:
+    """From the hourly counts per value, the partial hours at the ends of the range from the event table.
+
+    Unfiltered: the total, series and by_* (the series from the severities, which every event has). Filtered on
+    one dimension: the series of its values (asked for: `series` only)."""
+    start, end, edges = _split(f, hour_floor, HOUR)
     clause, params = _rollup_where(start, end, f.access_trail)
-    sql = f"""
-        SELECT dimension, value, NULL::timestamptz, sum(count) FROM analytics_rollup_values
-        WHERE {clause} GROUP BY dimension, value
-        UNION ALL
-        SELECT 'series', NULL, date_trunc('{interval}', bucket, 'UTC'), sum(count) FROM analytics_rollup_values
-        WHERE {clause} AND dimension = 'severity' GROUP BY 3
-    """
-    out: dict[str, list] = {"series": [], **{d: [] for d in DIMENSIONS}}
+    dimensions = _filtered_dimensions(f)
+    out: dict[str, list] = {name: [] for name in sets}
+    pieces, piece_params = [], []
+    if "series" in sets:
+        series_of, series_params = ("dimension = 'severity'", [])
+        if dimensions:
+            series_of, series_params = "dimension = %s AND value = ANY(%s)", [dimensions[0], f.columns[dimensions[0]]]
+        pieces.append(
+            f"SELECT 'series', NULL, date_trunc('{interval}', bucket, 'UTC'), sum(count) FROM analytics_rollup_values "
+            f"WHERE {clause} AND {series_of} GROUP BY 3"
+        )
+        piece_params += params + series_params
+    by = [name for name in sets if name in DIMENSIONS]
+    if by:
+        pieces.append(
+            "SELECT dimension, value, NULL::timestamptz, sum(count) FROM analytics_rollup_values "
+            f"WHERE {clause} AND dimension = ANY(%s) GROUP BY dimension, value"
+        )
+        piece_params += [*params, by]
     with connection.cursor() as cursor:
-        cursor.execute(sql, params + params)
+        cursor.execute(" UNION ALL ".join(pieces), piece_params)
         for dimension, value, bucket, n in cursor.fetchall():
             out[dimension].append(((bucket,) if dimension == "series" else (value,), int(n)))
-    return [out, *_events_edges(f, edges, interval, ["series", *DIMENSIONS])]
+    return [out, *_events_edges(f, edges, interval, sets)]
+
+
+def _cube_piece(f: EventFilter, kept: int, group: str, start, end) -> tuple[str, list]:
+    """One cuboid's rows under the filter, grouped by `group` (a dimension or 'bucket').
+
+    Each column is an equality the cube's key seeks on: a filtered dimension its values, the dimension grouped by
+    the values it has in the range (read from its own cuboid), the others NULL; then the days of each combination."""
+    where, params = ["kept = %s"], [kept]
+    for dimension in DIMENSIONS:
+        bit = CUBE_BITS[dimension]
+        if not kept & bit:
+            where.append(f"{dimension} IS NULL")
+        elif dimension in f.columns:
+            where.append(f"{dimension} = ANY(%s)")
+            params.append(f.columns[dimension])
+        else:
+            clause, values_params = _rollup_where(start, end, f.access_trail)
+            where.append(
+                f"{dimension} = ANY(ARRAY(SELECT DISTINCT {dimension} FROM analytics_rollup_cube "
+                f"WHERE kept = {bit} AND {clause}))"
+            )
+            params += values_params
+    where.append("trail = ANY(%s)")
+    params.append([False] if not f.access_trail else [False, True])
+    clause, range_params = _rollup_where(start, end, True)
+    where.append(clause)
+    params += range_params
+    selected = "NULL, bucket" if group == "bucket" else f"{group}, NULL::timestamptz"
+    sql = f"SELECT %s, {selected}, sum(count) FROM analytics_rollup_cube WHERE {' AND '.join(where)} GROUP BY {group}"
+    return sql, ["series" if group == "bucket" else group, *params]
+
+
+def _from_cube(f: EventFilter, interval: str, sets: list[str]) -> list[dict]:
+    """From the daily counts per combination of values, for whole days; the partial days at the ends from the event
+    table. A set X reads the cuboid of the filtered dimensions and X; the series (by day) that of the filtered ones."""
+    start, end, edges = _split(f, day_floor, DAY)
+    filtered_bits = sum(CUBE_BITS[d] for d in _filtered_dimensions(f))
+    pieces, params = [], []
+    for name in sets:
+        if name == "series":
+            sql, piece_params = _cube_piece(f, filtered_bits, "bucket", start, end)
+        else:
+            sql, piece_params = _cube_piece(f, filtered_bits | CUBE_BITS[name], name, start, end)
+        pieces.append(sql)
+        params += piece_params
+    out: dict[str, list] = {name: [] for name in sets}
+    with connection.cursor() as cursor:
+        cursor.execute(" UNION ALL ".join(pieces), params)
+        for name, value, bucket, n in cursor.fetchall():
+            if name == "source" and value == "":
+                value = None  # the cube's '' is the events without a source
+            out[name].append(((bucket,) if name == "series" else (value,), int(n)))
+    return [out, *_events_edges(f, edges, interval, sets)]
 
 
 def _from_actors(f: EventFilter, interval: str) -> list[dict]:
     """Actors from the monthly counts for the whole months of the range, the daily counts for its other whole
     days, and the event table for its partial days at the ends. From one table alone, only the top ones are read."""
-    start, end, edges = _split(f, day_floor, timedelta(days=1))
+    start, end, edges = _split(f, day_floor, DAY)
     month_start, month_end = start and month_ceil(start), end and month_floor(end)
     pieces = []  # (table, start, end)
     if month_start and month_end and month_start >= month_end:
@@ -247,13 +334,15 @@ def _series(rows: list, f: EventFilter, interval: str) -> list[dict]:
 def log_stats(f: EventFilter, *, interval: str, use_rollups: bool = True) -> dict:
     """Statistics of the current tenant's events matching `f` (its access_trail set from the audience)."""
     plan = stats_plan(f, interval, use_rollups=use_rollups)
-    wanted = {"values": [], "actors": [], "events": []}
+    wanted: dict[str, list[str]] = {"values": [], "cube": [], "actors": [], "events": []}
     wanted[plan.series].append("series")
     wanted[plan.dimensions].extend(DIMENSIONS)
     wanted[plan.actors].append("actor")
     parts: list[dict] = []
     if wanted["values"]:
-        parts += _from_values(f, interval)
+        parts += _from_values(f, interval, wanted["values"])
+    if wanted["cube"]:
+        parts += _from_cube(f, interval, wanted["cube"])
     if wanted["actors"]:
         parts += _from_actors(f, interval)
     if wanted["events"]:
@@ -265,7 +354,7 @@ def log_stats(f: EventFilter, *, interval: str, use_rollups: bool = True) -> dic
         for name, rows in part.items():
             for key, n in rows:
                 merged[name][key] += n
-    results = {name: list(counts.items()) for name, counts in merged.items()}
+    results = {name: [(key, n) for key, n in counts.items() if n] for name, counts in merged.items()}
     series = _series(results["series"], f, interval)
     out = {
         "interval": interval,

@@ -7,7 +7,13 @@ many as the events, so it was no faster to read. Per dimension:
 - ValueRollup: per hour, dimension (action, severity, resource_type, source) and value: ~70 rows an hour;
 - ActorRollup: per day, actor (the long tail: a row per active actor and day), and ActorMonthRollup the
   same per month, for long ranges.
-Both keep whether the events belong to the access trail (source `auditlog`), which Users do not count.
+- CubeRollup: per day, the counts of every combination of the values of one, two, three or all four of those
+  dimensions (the 15 cuboids of a data cube), for questions filtered by dimensions. Per day, not per hour:
+  measured on 10 M events over 60 days (~167,000 a day), a day holds ~23,800 rows of all cuboids together
+  (12,300 of them of the four dimensions), bounded by the combinations seen in a day rather than by the events,
+  while an hourly cube held 1.05 M rows for 2.5 M events. A question filtered on the dimensions in F reads,
+  for each other dimension X, only the rows of the cuboid F+X with F's values: a few to a few hundred a day.
+All keep whether the events belong to the access trail (source `auditlog`), which Users do not count.
 RollupCounted remembers which events were counted, so a batch handed over twice is not counted twice.
 """
 
@@ -15,7 +21,7 @@ from django.contrib.postgres.indexes import BrinIndex
 from django.db import models
 from django.db.models.functions import Now
 
-__all__ = ["ActorMonthRollup", "ActorRollup", "RollupCounted", "ValueRollup"]
+__all__ = ["ActorMonthRollup", "ActorRollup", "CubeRollup", "RollupCounted", "ValueRollup"]
 
 
 class ValueRollup(models.Model):
@@ -83,6 +89,38 @@ class ActorMonthRollup(models.Model):
 
     def __str__(self):
         return f"{self.bucket:%Y-%m} {self.actor_type}:{self.actor_id}: {self.count}"
+
+
+class CubeRollup(models.Model):
+    """Per day, one cuboid (`kept`: the dimensions it keeps) and one combination of their values, and its count.
+
+    A dimension the cuboid does not keep is NULL; a kept source of events without one is '' (the service
+    stores no empty source), so every kept column is an equality an index can seek on."""
+
+    id = models.BigAutoField(primary_key=True)
+    bucket = models.DateTimeField()  # the day (UTC) the events occurred in
+    kept = models.SmallIntegerField()  # bits: action 8, severity 4, resource_type 2, source 1
+    action = models.TextField(null=True)
+    severity = models.TextField(null=True)
+    resource_type = models.TextField(null=True)
+    source = models.TextField(null=True)
+    trail = models.BooleanField()  # events of the access trail (source `auditlog`)
+    count = models.BigIntegerField()
+
+    class Meta:
+        db_table = "analytics_rollup_cube"
+        constraints = [
+            # The bucket last: a question seeks each combination of its values, then reads its days.
+            models.UniqueConstraint(
+                fields=["kept", "action", "severity", "resource_type", "source", "trail", "bucket"],
+                name="analytics_rollup_cube_key",
+                nulls_distinct=False,
+            )
+        ]
+
+    def __str__(self):
+        values = [v for v in (self.action, self.severity, self.resource_type, self.source) if v is not None]
+        return f"{self.bucket:%Y-%m-%d} {'/'.join(values)}: {self.count}"
 
 
 class RollupCounted(models.Model):

@@ -9,7 +9,7 @@ import pytest
 from django.db import connection
 from django.http import QueryDict
 
-from analytics.models import ActorMonthRollup, ActorRollup, ValueRollup
+from analytics.models import ActorMonthRollup, ActorRollup, CubeRollup, ValueRollup
 from analytics.rollups import day_floor, rollups_rebuild, rollups_relay_handler
 from analytics.stats import interval_pick, log_stats, stats_plan
 from ingest.models import Event
@@ -33,12 +33,12 @@ def window_start() -> datetime:
     return datetime(rng.randint(1995, 2015), rng.randint(1, 12), rng.randint(1, 27), rng.randint(0, 12), tzinfo=UTC)
 
 
-def random_bodies(start: datetime, count: int, seed: int) -> list[dict]:
+def random_bodies(start: datetime, count: int, seed: int, *, hours: int = 30, sources=SOURCES) -> list[dict]:
     rng = random.Random(seed)
     bodies = []
     for _ in range(count):
         actor_id, actor_type = rng.choice(ACTORS)
-        occurred = start + timedelta(seconds=rng.randint(0, 30 * 3600 - 1), microseconds=rng.randint(0, 999_999))
+        occurred = start + timedelta(seconds=rng.randint(0, hours * 3600 - 1), microseconds=rng.randint(0, 999_999))
         body = {
             "occurred_at": occurred.isoformat(),
             "actor": {"id": actor_id, "type": actor_type},
@@ -50,7 +50,7 @@ def random_bodies(start: datetime, count: int, seed: int) -> list[dict]:
             "metadata": {"region": rng.choice(["eu", "us"])},
             "tags": [rng.choice(TAGS)],
         }
-        source = rng.choice(SOURCES)
+        source = rng.choice(sources)
         if source:
             body["source"] = source
         bodies.append(body)
@@ -69,8 +69,10 @@ def relay(tw) -> None:
         connection.set_schema_to_public()
 
 
-def _naive_match(body: dict, params: dict) -> bool:
+def _naive_match(body: dict, params: dict, access_trail: bool = True) -> bool:
     at = datetime.fromisoformat(body["occurred_at"])
+    if not access_trail and body.get("source") == ACCESS_TRAIL_SOURCE:
+        return False
     row = {
         "actor_id": body["actor"]["id"],
         "actor_type": body["actor"]["type"],
@@ -97,8 +99,8 @@ def _naive_match(body: dict, params: dict) -> bool:
     return True
 
 
-def naive_stats(bodies: list[dict], params: dict, interval: str) -> dict:
-    matched = [b for b in bodies if _naive_match(b, params)]
+def naive_stats(bodies: list[dict], params: dict, interval: str, access_trail: bool = True) -> dict:
+    matched = [b for b in bodies if _naive_match(b, params, access_trail)]
     step = {"minute": 60, "hour": 3600, "day": 86400}[interval]
 
     def bucket(b):
@@ -165,15 +167,16 @@ def test_stats_equal_a_naive_count_by_both_paths_under_many_filters(world, api):
     relay(world.acme)
     end = start + timedelta(hours=30)
     day = day_floor(start)
+    # (params, (series, by_*, top actors) counted from; None: depends on whether a whole day lies inside).
     cases = [
-        ({"from": iso(start), "to": iso(end), "interval": "hour"}, ("values", None)),
-        ({"from": iso(start), "to": iso(end), "interval": "day"}, ("values", None)),
-        ({"from": iso(day), "to": iso(day + timedelta(days=3))}, ("values", "actors")),
-        ({"from": iso(start), "to": iso(start + timedelta(hours=15))}, ("values", None)),
+        ({"from": iso(start), "to": iso(end), "interval": "hour"}, ("values", "values", None)),
+        ({"from": iso(start), "to": iso(end), "interval": "day"}, ("values", "values", None)),
+        ({"from": iso(day), "to": iso(day + timedelta(days=3))}, ("values", "values", "actors")),
+        ({"from": iso(start), "to": iso(start + timedelta(hours=15))}, ("values", "values", None)),
         # Partial hours and days at the ends: the rollups inside, the event table at the ends.
         (
             {"from": iso(start + timedelta(minutes=17)), "to": iso(start + timedelta(hours=27, minutes=41))},
-            ("values", None),
+            ("values", "values", None),
         ),
         (
             {
@@ -181,52 +184,108 @@ def test_stats_equal_a_naive_count_by_both_paths_under_many_filters(world, api):
                 "to": iso(day + timedelta(days=2, hours=7)),
                 "interval": "day",
             },
-            ("values", "actors"),
+            ("values", "values", "actors"),
         ),
         # Whole months inside (the monthly actor counts), whole days beside them, partial days at the ends.
         (
             {"from": iso(day - timedelta(days=45, hours=5)), "to": iso(day + timedelta(days=40, minutes=3))},
-            ("values", "actors"),
+            ("values", "values", "actors"),
         ),
-        ({"from": iso(day - timedelta(days=62)), "to": iso(day + timedelta(days=62))}, ("values", "actors")),
+        ({"from": iso(day - timedelta(days=62)), "to": iso(day + timedelta(days=62))}, ("values", "values", "actors")),
         (
             {"from": iso(day - timedelta(minutes=1)), "to": iso(day + timedelta(days=1, seconds=1))},
-            ("values", "actors"),
+            ("values", "values", "actors"),
         ),
         (
             {"from": iso(start + timedelta(minutes=5)), "to": iso(start + timedelta(minutes=55)), "interval": "hour"},
-            ("events", "events"),
+            ("events", "events", "events"),
         ),
-        ({"from": iso(start), "to": iso(end), "action": "CREATE,DELETE"}, ("events", "events")),
-        ({"from": iso(start), "to": iso(end), "severity": "ERROR", "resource_type": "order"}, ("events", "events")),
-        ({"from": iso(start), "to": iso(end), "source": "billing,web", "action": "LOGIN"}, ("events", "events")),
-        ({"from": iso(start), "to": iso(end), "actor_id": "alice,cron", "interval": "hour"}, ("events", "events")),
-        ({"from": iso(start), "to": iso(end), "actor_type": "user"}, ("events", "events")),
+        ({"from": iso(start), "to": iso(end), "action": "CREATE,DELETE"}, ("values", None, "events")),
+        (
+            {"from": iso(start), "to": iso(end), "severity": "ERROR", "resource_type": "order"},
+            ("events", None, "events"),
+        ),
+        ({"from": iso(start), "to": iso(end), "source": "billing,web", "action": "LOGIN"}, ("events", None, "events")),
+        ({"from": iso(start), "to": iso(end), "actor_id": "alice,cron", "interval": "hour"}, ("events",) * 3),
+        ({"from": iso(start), "to": iso(end), "actor_type": "user"}, ("events",) * 3),
         (
             {"from": iso(start + timedelta(minutes=17)), "to": iso(start + timedelta(hours=2, minutes=5))},
-            ("events", "events"),
+            ("events",) * 3,
         ),
-        ({"from": iso(start), "to": iso(end), "tag": "red", "interval": "hour"}, ("events", "events")),
-        ({"from": iso(start), "to": iso(end), "q": "failed"}, ("events", "events")),
-        ({"from": iso(start), "to": iso(end), "ip": "10.0.0.2", "severity": "INFO,WARNING"}, ("events", "events")),
-        ({"from": iso(start), "to": iso(end), "metadata.region": "eu", "interval": "day"}, ("events", "events")),
-        ({"from": iso(start), "to": iso(end), "action": "UPDATE", "actor_id": "bob"}, ("events", "events")),
-        ({"from": iso(start), "to": iso(start + timedelta(hours=4)), "interval": "minute"}, ("events", "events")),
+        ({"from": iso(start), "to": iso(end), "tag": "red", "interval": "hour"}, ("events",) * 3),
+        ({"from": iso(start), "to": iso(end), "q": "failed"}, ("events",) * 3),
+        ({"from": iso(start), "to": iso(end), "ip": "10.0.0.2", "severity": "INFO,WARNING"}, ("events",) * 3),
+        ({"from": iso(start), "to": iso(end), "metadata.region": "eu", "interval": "day"}, ("events",) * 3),
+        ({"from": iso(start), "to": iso(end), "action": "UPDATE", "actor_id": "bob"}, ("events",) * 3),
+        ({"from": iso(start), "to": iso(start + timedelta(hours=4)), "interval": "minute"}, ("events",) * 3),
     ]
     client = api(world.acme.tokens[Role.AUDITOR])
-    for params, (counted_from, actors_from) in cases:
+    for params, counted_from in cases:
         response = client.get("/api/v1/logs/stats", params)
         assert response.status_code == 200, (params, response.content)
         body = response.json()
         expected = naive_stats(bodies, params, body["interval"])
         assert as_counters(body) == expected, params
         via_rollups, plan = selector_stats(world.acme, params, use_rollups=True)
-        assert (plan.series, plan.dimensions) == (counted_from, counted_from), params
-        assert actors_from is None or plan.actors == actors_from, params
+        for where, expected_where in zip((plan.series, plan.dimensions, plan.actors), counted_from, strict=True):
+            assert expected_where is None or where == expected_where, (params, plan)
         via_events, events_plan = selector_stats(world.acme, params, use_rollups=False)
         assert events_plan.series == events_plan.dimensions == events_plan.actors == "events"
         assert as_counters(via_rollups) == as_counters(via_events) == expected, params
     assert sum(expected["series"].values()) >= 1  # the data set matched something
+
+
+def test_dimension_filters_are_counted_from_the_cube_equal_to_a_naive_count(world, api):
+    start = window_start()
+    bodies = random_bodies(start, 500, seed=21, hours=80, sources=[*SOURCES, ACCESS_TRAIL_SOURCE])
+    store(world.acme, bodies)
+    relay(world.acme)
+    day = day_floor(start)  # the events: from `start` (day + 0 to 12 h) for 80 hours
+    ranges = [
+        {"from": iso(day), "to": iso(day + timedelta(days=4))},  # whole days only
+        # Partial days at both ends (events in both), two whole days between.
+        {"from": iso(day + timedelta(hours=13, minutes=17)), "to": iso(day + timedelta(days=3, hours=2, minutes=41))},
+        {"from": iso(day - timedelta(days=40, minutes=1)), "to": iso(day + timedelta(days=3, hours=5))},
+    ]
+    filters = [
+        # One dimension: its series from the hourly counts of its values (by the day or the hour).
+        ({"action": "DELETE", "interval": "day"}, "values"),
+        ({"action": "DELETE", "interval": "hour"}, "values"),
+        ({"action": "CREATE,DELETE", "interval": "day"}, "values"),
+        ({"source": "web", "interval": "hour"}, "values"),
+        ({"severity": "ERROR", "resource_type": "order", "interval": "day"}, "cube"),
+        ({"source": "billing,web", "action": "LOGIN", "interval": "hour"}, "events"),  # a cube by the day only
+        ({"severity": "INFO,WARNING", "resource_type": "order,user", "source": "web", "interval": "day"}, "cube"),
+        (
+            {
+                "action": "UPDATE,LOGIN",
+                "severity": "INFO",
+                "resource_type": "user",
+                "source": "billing",
+                "interval": "day",
+            },
+            "cube",
+        ),
+        ({"source": ACCESS_TRAIL_SOURCE, "action": "CREATE,UPDATE,DELETE,LOGIN", "interval": "day"}, "cube"),
+        ({"resource_type": "invoice", "severity": "CRITICAL,ERROR", "interval": "day"}, "cube"),
+    ]
+    matched = 0
+    for time_range in ranges:
+        for extra, series_from in filters:
+            params = {**time_range, **extra}
+            for access_trail in (True, False):
+                via_rollups, plan = selector_stats(world.acme, params, use_rollups=True, access_trail=access_trail)
+                assert (plan.series, plan.dimensions, plan.actors) == (series_from, "cube", "events"), params
+                via_events, _ = selector_stats(world.acme, params, use_rollups=False, access_trail=access_trail)
+                expected = naive_stats(bodies, params, via_rollups["interval"], access_trail)
+                assert as_counters(via_rollups) == as_counters(via_events) == expected, (params, access_trail)
+                matched += expected["total"]
+    assert matched > 1000
+    # Over HTTP, a User does not count the access trail; an Auditor does.
+    params = {**ranges[1], "source": f"web,{ACCESS_TRAIL_SOURCE}", "interval": "day"}
+    for who, access_trail in ((world.acme.tokens[Role.USER], False), (world.acme.tokens[Role.AUDITOR], True)):
+        body = api(who).get("/api/v1/logs/stats", params).json()
+        assert as_counters(body) == naive_stats(bodies, params, "day", access_trail)
 
 
 def test_backfilled_events_are_counted_in_their_own_hour(world, api):
@@ -266,6 +325,10 @@ def test_a_batch_handed_over_twice_counts_once(world):
             bucket__gte=start - timedelta(days=31), bucket__lt=start + timedelta(hours=30)
         )
         assert sum(r.count for r in months) == 40
+        cube = CubeRollup.objects.filter(bucket__gte=day_floor(start), bucket__lt=start + timedelta(hours=30))
+        assert {kept: sum(r.count for r in cube.filter(kept=kept)) for kept in range(1, 16)} == dict.fromkeys(
+            range(1, 16), 40
+        )  # every cuboid counts each event once
     finally:
         connection.set_schema_to_public()
 
@@ -282,6 +345,7 @@ def test_rebuild_recounts_after_deletions_and_for_events_stored_without_the_rela
         connection.set_tenant(world.acme.tenant)
         ValueRollup.objects.filter(bucket__gte=start, bucket__lt=start + timedelta(hours=30)).delete()
         ActorRollup.objects.filter(bucket__gte=day_floor(start), bucket__lt=start + timedelta(hours=30)).delete()
+        CubeRollup.objects.filter(bucket__gte=day_floor(start), bucket__lt=start + timedelta(hours=30)).delete()
         assert rollups_rebuild(since=start, before=start + timedelta(hours=30)) == 60
         cutoff = start + timedelta(hours=10, minutes=30)
         Event.objects.filter(occurred_at__gte=start, occurred_at__lt=cutoff).delete()  # retention
@@ -292,6 +356,13 @@ def test_rebuild_recounts_after_deletions_and_for_events_stored_without_the_rela
     via_rollups, plan = selector_stats(world.acme, params, use_rollups=True)
     assert (plan.series, plan.actors) == ("values", "actors")
     assert as_counters(via_rollups) == naive_stats(kept, params, "hour")
+    for extra in (
+        {"severity": "ERROR,INFO", "interval": "day"},
+        {"action": "LOGIN", "source": "web", "interval": "day"},
+    ):
+        via_cube, plan = selector_stats(world.acme, {**params, **extra}, use_rollups=True)
+        assert plan.dimensions == "cube"
+        assert as_counters(via_cube) == naive_stats(kept, {**params, **extra}, "day")
 
 
 def test_another_tenants_events_are_never_counted(world, api):
