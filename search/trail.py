@@ -1,8 +1,10 @@
 """The access trail: every read of the log is itself an event in the tenant's log (source `auditlog`).
 
-Who read what is what an Auditor asks of an audit log. ROUTES maps a read route (by URL name) to the
-event it leaves; AccessTrailMiddleware records a GET of any route listed there once its response is a
-2xx (a refused, failed or invalid request read nothing), so a view never knows it is recorded. The live
+Who read what is what an Auditor asks of an audit log. ROUTES maps a read route (by URL name, with its
+namespace for a dashboard page) to the event it leaves; AccessTrailMiddleware records a GET of any route
+listed there once its response is a 2xx (a refused, failed or invalid request read nothing), so a view
+never knows it is recorded (a page whose query string is not the API's says what it read:
+trail_page_read). The live
 tail records its subscription itself (trail_note_stream), once the connection is accepted and its
 filters are valid.
 
@@ -52,6 +54,9 @@ ROUTES: dict[str, TrailRoute] = {
     "log-export": TrailRoute("EXPORT", "Exported events"),
     "log-stats": TrailRoute("STATS", "Read statistics of the log"),
     "log-verify": TrailRoute("VERIFY", "Verified the integrity of the log"),
+    # The dashboard's pages (search/views.py), by namespaced name.
+    "logs:list": TrailRoute("SEARCH", "Searched the log"),
+    "logs:detail": TrailRoute("VIEW", "Viewed an event", resource="event"),
 }
 FILTER_PARAMS = {*LIST_PARAMS, "from", "to", "ip", "tag", "q"}
 VALUE_MAX = 1000  # characters of one recorded filter value (a stored JSON string is at most 4 KiB)
@@ -214,6 +219,20 @@ def trail_discard() -> None:
 _CLIENT = BaseThrottle()
 
 
+@dataclass(frozen=True)
+class PageRead:
+    """What a page read (its parsed filter, the events it showed), for pages whose query string is not the
+    API's (presets, form fields); the API's reads are described by their query string and response."""
+
+    event_filter: EventFilter
+    results: int
+
+
+def trail_page_read(request, f: EventFilter, *, results: int) -> None:
+    """Called by a page view of a route in ROUTES: record these filters and this count for its read."""
+    request.access_trail_read = PageRead(f, results)
+
+
 class AccessTrailMiddleware:
     """Records each successful GET of a route in ROUTES, after its view has answered."""
 
@@ -225,7 +244,7 @@ class AccessTrailMiddleware:
         match = request.resolver_match
         if (
             match is not None
-            and match.url_name in ROUTES
+            and match.view_name in ROUTES  # the API's names have no namespace; the dashboard's do
             and request.method in ("GET", "HEAD")
             and 200 <= response.status_code < 300
         ):
@@ -234,20 +253,27 @@ class AccessTrailMiddleware:
 
     @staticmethod
     def _note(request, match, response) -> None:
-        principal = getattr(request, "auth", None)  # DRF puts the authenticated Principal here too
+        principal = getattr(request, "auth", None)  # DRF (and tenants.dashboard) put the Principal here too
         if not isinstance(principal, Principal) or principal.tenant is None:
             return
         details = {}
+        page_read = getattr(request, "access_trail_read", None)
         data = getattr(response, "data", None)
-        if isinstance(data, dict) and isinstance(data.get("results"), list):
-            details["results"] = len(data["results"])
+        if page_read is not None:
+            details["results"] = page_read.results
+            filters = filters_of(page_read.event_filter)
+        else:
+            if isinstance(data, dict) and isinstance(data.get("results"), list):
+                details["results"] = len(data["results"])
+            filters = filters_used(request.GET)
         if "cursor" in request.GET:
             details["next_page"] = True
+        event_id = match.kwargs.get("event_id")
         body = trail_event(
-            match.url_name,
+            match.view_name,
             principal,
-            filters=filters_used(request.GET),
-            resource_id=match.kwargs.get("event_id"),
+            filters=filters,
+            resource_id=str(event_id) if event_id is not None else None,
             ip=_CLIENT.get_ident(request),  # as the rate limits see it (NUM_PROXIES: from X-Forwarded-For)
             user_agent=request.META.get("HTTP_USER_AGENT"),
             request_id=request.META.get("HTTP_X_REQUEST_ID"),
