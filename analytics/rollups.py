@@ -1,5 +1,6 @@
 """Statistics rollups: counts per hour and value, per day of each combination of values (the cube), per day
-and month and actor, kept current by the outbox relay. What each table holds, and why: analytics.models.rollups.
+and month and actor (and actor and value), kept current by the outbox relay. What each table holds, and why:
+analytics.models.rollups.
 
 The relay hands each batch of stored events to `rollups_relay_handler` (registered in AnalyticsConfig.ready),
 inside the tenant's schema and the transaction that marks the batch done. The handler first records the
@@ -88,6 +89,22 @@ def _upsert_cube(cursor, counts: Counter) -> None:
     )
 
 
+def _upsert_actor_values(cursor, counts: Counter, table: str) -> None:
+    if not counts:
+        return
+    keys = sorted(counts, key=lambda k: (k[1], k[2] or "", k[0], k[3], k[4], k[5]))  # the key's order: no deadlocks
+    cursor.execute(
+        f"""
+        INSERT INTO {table} (bucket, dimension, value, actor_id, actor_type, trail, count)
+        SELECT * FROM unnest(%s::timestamptz[], %s::text[], %s::text[], %s::text[], %s::text[], %s::boolean[],
+                             %s::bigint[])
+        ON CONFLICT ON CONSTRAINT {table}_key
+        DO UPDATE SET count = {table}.count + EXCLUDED.count
+        """,
+        [*([k[i] for k in keys] for i in range(6)), [counts[k] for k in keys]],
+    )
+
+
 def month_floor(value: datetime) -> datetime:
     return day_floor(value).replace(day=1)
 
@@ -127,6 +144,8 @@ def rollups_count(events: list[Event]) -> int:
         actors: Counter = Counter()
         months: Counter = Counter()
         cube: Counter = Counter()
+        actor_values: Counter = Counter()
+        actor_value_months: Counter = Counter()
         counted = 0
         for e in events:
             if e.id not in new:
@@ -135,15 +154,20 @@ def rollups_count(events: list[Event]) -> int:
             counted += 1
             hour, day, trail = hour_floor(e.occurred_at), day_floor(e.occurred_at), e.source == ACCESS_TRAIL_SOURCE
             row = tuple(getattr(e, dimension) for dimension in DIMENSIONS)
+            month = month_floor(e.occurred_at)
             for dimension, value in zip(DIMENSIONS, row, strict=True):
                 values[(hour, dimension, value, trail)] += 1
+                actor_values[(day, dimension, value, e.actor_id, e.actor_type, trail)] += 1
+                actor_value_months[(month, dimension, value, e.actor_id, e.actor_type, trail)] += 1
             cube.update(cube_keys(day, row, trail))
             actors[(day, e.actor_id, e.actor_type, trail)] += 1
-            months[(month_floor(e.occurred_at), e.actor_id, e.actor_type, trail)] += 1
+            months[(month, e.actor_id, e.actor_type, trail)] += 1
         _upsert_values(cursor, values)
         _upsert_actors(cursor, actors)
         _upsert_actors(cursor, months, "analytics_rollup_actor_months")
         _upsert_cube(cursor, cube)
+        _upsert_actor_values(cursor, actor_values, "analytics_rollup_actor_values")
+        _upsert_actor_values(cursor, actor_value_months, "analytics_rollup_actor_value_months")
         cursor.execute(
             "DELETE FROM analytics_rollup_counted WHERE counted_at < now() - make_interval(days => %s)",
             [MARKER_DAYS],
@@ -201,9 +225,42 @@ def cube_rebuild(cursor, since: datetime | None, before: datetime | None) -> Non
     )
 
 
+def actor_values_rebuild(cursor, since: datetime | None, before: datetime | None) -> None:
+    """Recount the counts per actor and value over the whole months of [since, before) (the days from the event
+    table, the months from the days), in the caller's transaction (which has locked the rollup tables)."""
+    months = (since and month_floor(since), before and month_ceil(before))
+    where, params = _range("bucket", *months)
+    cursor.execute(f"DELETE FROM analytics_rollup_actor_values WHERE {where}", params)
+    cursor.execute(f"DELETE FROM analytics_rollup_actor_value_months WHERE {where}", params)
+    where, params = _range("e.occurred_at", *months)
+    cursor.execute(
+        f"""
+        INSERT INTO analytics_rollup_actor_values (bucket, dimension, value, actor_id, actor_type, trail, count)
+        SELECT date_trunc('day', e.occurred_at, 'UTC'), d.dimension, d.value, e.actor_id, e.actor_type,
+               e.source IS NOT DISTINCT FROM %s, count(*)
+        FROM ingest_event e
+        CROSS JOIN LATERAL (VALUES ('action', e.action), ('severity', e.severity),
+                                   ('resource_type', e.resource_type), ('source', e.source)) d(dimension, value)
+        WHERE {where} AND {_NOT_PENDING}
+        GROUP BY 1, 2, 3, 4, 5, 6
+        """,
+        [ACCESS_TRAIL_SOURCE, *params, RELAY_HANDLER_NAME],
+    )
+    where, params = _range("bucket", *months)
+    cursor.execute(
+        f"""
+        INSERT INTO analytics_rollup_actor_value_months (bucket, dimension, value, actor_id, actor_type, trail, count)
+        SELECT date_trunc('month', bucket, 'UTC'), dimension, value, actor_id, actor_type, trail, sum(count)
+        FROM analytics_rollup_actor_values WHERE {where}
+        GROUP BY 1, 2, 3, 4, 5, 6
+        """,
+        params,
+    )
+
+
 def rollups_rebuild(*, since: datetime | None = None, before: datetime | None = None) -> int:
     """Recount the rollups over [since, before), widened to whole hours (values), days (cube, actors) and months
-    (actors), from the event table; all of them when unbounded.
+    (actors, actors per value), from the event table; all of them when unbounded.
 
     For events stored without the relay (a bulk load, a restore) and after deletions (retention). The
     rollup tables are locked against the relay meanwhile; events still waiting in the outbox for this
@@ -215,9 +272,11 @@ def rollups_rebuild(*, since: datetime | None = None, before: datetime | None = 
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
             "LOCK TABLE analytics_rollup_values, analytics_rollup_actors, analytics_rollup_actor_months, "
-            "analytics_rollup_cube IN SHARE ROW EXCLUSIVE MODE"
+            "analytics_rollup_cube, analytics_rollup_actor_values, analytics_rollup_actor_value_months "
+            "IN SHARE ROW EXCLUSIVE MODE"
         )
         cube_rebuild(cursor, since, before)
+        actor_values_rebuild(cursor, since, before)
         where, params = _range("bucket", *hours)
         cursor.execute(f"DELETE FROM analytics_rollup_values WHERE {where}", params)
         where, params = _range("e.occurred_at", *hours)

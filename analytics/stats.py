@@ -9,7 +9,8 @@ Where it is counted (stats_plan; the tables are described in analytics.models.ro
 - time and the dimensions action, severity, resource_type, source (any of them, any values): the by_* lists from
   the daily cube, each from the cuboid of the filtered dimensions and its own; the series by the day from the
   cuboid of the filtered dimensions, by the hour (one dimension filtered) from the hourly counts per value;
-  the top actors, and an hourly series filtered on two dimensions or more, from the event table;
+  the top actors (one dimension filtered) from the daily and monthly counts per actor and value; the top actors
+  under two dimensions or more, and an hourly series filtered on two or more, from the event table;
 - any other filter (actor, full text, tags, ip, metadata, ids), or a range without a whole hour (day) inside:
   from the event table, by one GROUPING SETS aggregate over the filtered rows (search.backends.postgres.filtered),
   so every filter means what it means in the list; a filter narrows the rows read through its index.
@@ -47,7 +48,8 @@ DIMENSIONS = ("action", "severity", "resource_type", "source")
 @dataclass
 class StatsPlan:
     """Where each part is counted (for tests and the benchmark): 'values' (hourly counts per value), 'cube' (daily
-    counts per combination of values), 'actors' (daily and monthly counts per actor) or 'events'."""
+    counts per combination of values), 'actors' (daily and monthly counts per actor), 'actor_values' (the same
+    per actor and value) or 'events'."""
 
     series: str
     dimensions: str
@@ -124,7 +126,11 @@ def stats_plan(f: EventFilter, interval: str, *, use_rollups: bool = True) -> St
         series = "cube"
     else:
         series = "events"
-    return StatsPlan(series=series, dimensions="cube" if whole_days else "events", actors="events")
+    return StatsPlan(
+        series=series,
+        dimensions="cube" if whole_days else "events",
+        actors="actor_values" if len(dimensions) == 1 and whole_days else "events",
+    )
 
 
 # Grouping sets by name: the columns each groups by ("t" is the series bucket).
@@ -276,22 +282,33 @@ def _from_cube(f: EventFilter, interval: str, sets: list[str]) -> list[dict]:
 
 def _from_actors(f: EventFilter, interval: str) -> list[dict]:
     """Actors from the monthly counts for the whole months of the range, the daily counts for its other whole
-    days, and the event table for its partial days at the ends. From one table alone, only the top ones are read."""
+    days, and the event table for its partial days at the ends. From one table alone, only the top ones are read.
+    Filtered on one dimension: the counts per actor and value of its values."""
     start, end, edges = _split(f, day_floor, DAY)
     month_start, month_end = start and month_ceil(start), end and month_floor(end)
+    dimensions = _filtered_dimensions(f)
+    days, months = "analytics_rollup_actors", "analytics_rollup_actor_months"
+    of_values, of_values_params = "", []
+    if dimensions:
+        days, months = "analytics_rollup_actor_values", "analytics_rollup_actor_value_months"
+        of_values, of_values_params = (
+            " AND dimension = %s AND value = ANY(%s)",
+            [dimensions[0], f.columns[dimensions[0]]],
+        )
     pieces = []  # (table, start, end)
     if month_start and month_end and month_start >= month_end:
-        pieces.append(("analytics_rollup_actors", start, end))
+        pieces.append((days, start, end))
     else:
-        pieces.append(("analytics_rollup_actor_months", month_start, month_end))
+        pieces.append((months, month_start, month_end))
         if start and start != month_start:
-            pieces.append(("analytics_rollup_actors", start, month_start))
+            pieces.append((days, start, month_start))
         if end and end != month_end:
-            pieces.append(("analytics_rollup_actors", month_end, end))
+            pieces.append((days, month_end, end))
     out = []
     for table, low, high in pieces:
         clause, params = _rollup_where(low, high, f.access_trail)
-        sql = f"SELECT actor_id, actor_type, sum(count) AS n FROM {table} WHERE {clause} GROUP BY 1, 2"
+        sql = f"SELECT actor_id, actor_type, sum(count) AS n FROM {table} WHERE {clause}{of_values} GROUP BY 1, 2"
+        params += of_values_params
         if len(pieces) == 1 and not edges:
             sql += ' ORDER BY n DESC, actor_id COLLATE "C", actor_type COLLATE "C" LIMIT %s'
             params.append(TOP_ACTORS)
@@ -334,7 +351,7 @@ def _series(rows: list, f: EventFilter, interval: str) -> list[dict]:
 def log_stats(f: EventFilter, *, interval: str, use_rollups: bool = True) -> dict:
     """Statistics of the current tenant's events matching `f` (its access_trail set from the audience)."""
     plan = stats_plan(f, interval, use_rollups=use_rollups)
-    wanted: dict[str, list[str]] = {"values": [], "cube": [], "actors": [], "events": []}
+    wanted: dict[str, list[str]] = {"values": [], "cube": [], "actors": [], "actor_values": [], "events": []}
     wanted[plan.series].append("series")
     wanted[plan.dimensions].extend(DIMENSIONS)
     wanted[plan.actors].append("actor")
@@ -343,7 +360,7 @@ def log_stats(f: EventFilter, *, interval: str, use_rollups: bool = True) -> dic
         parts += _from_values(f, interval, wanted["values"])
     if wanted["cube"]:
         parts += _from_cube(f, interval, wanted["cube"])
-    if wanted["actors"]:
+    if wanted["actors"] or wanted["actor_values"]:
         parts += _from_actors(f, interval)
     if wanted["events"]:
         relation, params = _events_relation(f)

@@ -9,7 +9,14 @@ import pytest
 from django.db import connection
 from django.http import QueryDict
 
-from analytics.models import ActorMonthRollup, ActorRollup, CubeRollup, ValueRollup
+from analytics.models import (
+    ActorMonthRollup,
+    ActorRollup,
+    ActorValueMonthRollup,
+    ActorValueRollup,
+    CubeRollup,
+    ValueRollup,
+)
 from analytics.rollups import day_floor, rollups_rebuild, rollups_relay_handler
 from analytics.stats import interval_pick, log_stats, stats_plan
 from ingest.models import Event
@@ -200,7 +207,7 @@ def test_stats_equal_a_naive_count_by_both_paths_under_many_filters(world, api):
             {"from": iso(start + timedelta(minutes=5)), "to": iso(start + timedelta(minutes=55)), "interval": "hour"},
             ("events", "events", "events"),
         ),
-        ({"from": iso(start), "to": iso(end), "action": "CREATE,DELETE"}, ("values", None, "events")),
+        ({"from": iso(start), "to": iso(end), "action": "CREATE,DELETE"}, ("values", None, None)),
         (
             {"from": iso(start), "to": iso(end), "severity": "ERROR", "resource_type": "order"},
             ("events", None, "events"),
@@ -246,6 +253,8 @@ def test_dimension_filters_are_counted_from_the_cube_equal_to_a_naive_count(worl
         # Partial days at both ends (events in both), two whole days between.
         {"from": iso(day + timedelta(hours=13, minutes=17)), "to": iso(day + timedelta(days=3, hours=2, minutes=41))},
         {"from": iso(day - timedelta(days=40, minutes=1)), "to": iso(day + timedelta(days=3, hours=5))},
+        # The events' month whole inside (the monthly counts per actor and value), partial days at the ends.
+        {"from": iso(day - timedelta(days=62, hours=3)), "to": iso(day + timedelta(days=62, minutes=7))},
     ]
     filters = [
         # One dimension: its series from the hourly counts of its values (by the day or the hour).
@@ -275,7 +284,9 @@ def test_dimension_filters_are_counted_from_the_cube_equal_to_a_naive_count(worl
             params = {**time_range, **extra}
             for access_trail in (True, False):
                 via_rollups, plan = selector_stats(world.acme, params, use_rollups=True, access_trail=access_trail)
-                assert (plan.series, plan.dimensions, plan.actors) == (series_from, "cube", "events"), params
+                one_dimension = len(set(extra) - {"interval"}) == 1
+                actors_from = "actor_values" if one_dimension else "events"
+                assert (plan.series, plan.dimensions, plan.actors) == (series_from, "cube", actors_from), params
                 via_events, _ = selector_stats(world.acme, params, use_rollups=False, access_trail=access_trail)
                 expected = naive_stats(bodies, params, via_rollups["interval"], access_trail)
                 assert as_counters(via_rollups) == as_counters(via_events) == expected, (params, access_trail)
@@ -329,6 +340,10 @@ def test_a_batch_handed_over_twice_counts_once(world):
         assert {kept: sum(r.count for r in cube.filter(kept=kept)) for kept in range(1, 16)} == dict.fromkeys(
             range(1, 16), 40
         )  # every cuboid counts each event once
+        for model in (ActorValueRollup, ActorValueMonthRollup):
+            rows = model.objects.filter(bucket__gte=start - timedelta(days=31), bucket__lt=start + timedelta(hours=30))
+            for dimension in ("action", "severity", "resource_type", "source"):
+                assert sum(r.count for r in rows.filter(dimension=dimension)) == 40
     finally:
         connection.set_schema_to_public()
 
@@ -346,6 +361,7 @@ def test_rebuild_recounts_after_deletions_and_for_events_stored_without_the_rela
         ValueRollup.objects.filter(bucket__gte=start, bucket__lt=start + timedelta(hours=30)).delete()
         ActorRollup.objects.filter(bucket__gte=day_floor(start), bucket__lt=start + timedelta(hours=30)).delete()
         CubeRollup.objects.filter(bucket__gte=day_floor(start), bucket__lt=start + timedelta(hours=30)).delete()
+        ActorValueRollup.objects.filter(bucket__gte=day_floor(start), bucket__lt=start + timedelta(hours=30)).delete()
         assert rollups_rebuild(since=start, before=start + timedelta(hours=30)) == 60
         cutoff = start + timedelta(hours=10, minutes=30)
         Event.objects.filter(occurred_at__gte=start, occurred_at__lt=cutoff).delete()  # retention
@@ -361,7 +377,7 @@ def test_rebuild_recounts_after_deletions_and_for_events_stored_without_the_rela
         {"action": "LOGIN", "source": "web", "interval": "day"},
     ):
         via_cube, plan = selector_stats(world.acme, {**params, **extra}, use_rollups=True)
-        assert plan.dimensions == "cube"
+        assert plan.dimensions == "cube" and plan.actors == ("events" if "source" in extra else "actor_values")
         assert as_counters(via_cube) == naive_stats(kept, {**params, **extra}, "day")
 
 
