@@ -34,6 +34,11 @@ def service_errors_apply(
             form.add_error(target, _naming_entry(path, message, entries))
 
 
+def problems_of(exc: ApiError) -> list[str]:
+    """A service's error messages, without their field paths (for a page with one control per row)."""
+    return [message for found in (exc.details or {}).values() for message in found] or [exc.message]
+
+
 def _field_for(path: str, form: forms.Form, fields: dict[str, str]) -> str | None:
     parts = path.split(".")
     for size in range(len(parts), 0, -1):

@@ -16,7 +16,15 @@ from auditlog.errors import ApiError
 
 from . import services
 from .dashboard import dashboard_view, forbidden
-from .forms import ApiKeyCreateForm, MemberCreateForm, MemberRoleForm, PolicyForm, service_errors_apply
+from .forms import (
+    LIMIT_LABELS,
+    ApiKeyCreateForm,
+    MemberCreateForm,
+    MemberRoleForm,
+    PolicyForm,
+    problems_of,
+    service_errors_apply,
+)
 from .models import ApiKey, Membership, Role, TenantSettings
 from .policies import LIMIT_NAMES, Policy
 
@@ -100,7 +108,7 @@ def member_role(request, pk: int):
     try:
         services.member_update(membership=membership, role=form.cleaned_data["role"])
     except ApiError as exc:
-        problems = [m for messages_ in (exc.details or {}).values() for m in messages_] or [exc.message]
+        problems = problems_of(exc)
         return _members_page(request, row_errors={membership.pk: problems}, status=400)
     if membership.role != before:
         messages.success(request, f"{membership.user.username} is now {membership.get_role_display()}.")
@@ -117,7 +125,7 @@ def member_remove(request, pk: int):
         try:
             services.member_delete(membership=membership)
         except ApiError as exc:
-            context["errors"] = [m for messages_ in (exc.details or {}).values() for m in messages_] or [exc.message]
+            context["errors"] = problems_of(exc)
             return _page(request, "settings/member_remove.html", context, status=400)
         messages.success(request, f"{membership.user.username} was removed from {request.tenant.name}.")
         return _after_own_change(request, membership)
@@ -243,6 +251,6 @@ def policy(request):
         status = 400
     else:
         form = PolicyForm(initial=PolicyForm.initial_of(values, stored_limits), defaults=defaults)
-    limits = [(name, values["limits"].get(name), name in stored_limits) for name in LIMIT_NAMES]
+    limits = [(LIMIT_LABELS[name], values["limits"].get(name), name in stored_limits) for name in LIMIT_NAMES]
     context = {"settings_tab": "policy", "form": form, "can_edit": can_edit, "values": values, "limits": limits}
     return _page(request, "settings/policy.html", context, status)

@@ -15,7 +15,7 @@ from django.views.decorators.http import require_http_methods
 
 from auditlog.errors import ApiError
 from tenants.dashboard import dashboard_view
-from tenants.forms import service_errors_apply
+from tenants.forms import problems_of, service_errors_apply
 from tenants.models import Role
 
 from ..models.alerts import AlertDelivery, AlertFiring, AlertRule
@@ -100,14 +100,22 @@ def rule_mute(request, pk: int):
     if not form.is_valid():
         messages.error(request, "Choose how long to mute the rule for.")
         return redirect("alerts:list")
-    services.alert_rule_update(rule=rule, data={"muted_until": form.muted_until(timezone.now())})
+    try:
+        services.alert_rule_update(rule=rule, data={"muted_until": form.muted_until(timezone.now())})
+    except ApiError as exc:
+        messages.error(request, f"{rule.name} was not changed: {' '.join(problems_of(exc))}")
+    else:
+        _muted_message(request, rule)
+    if request.POST.get("back") == "detail":
+        return redirect("alerts:detail", pk=rule.pk)
+    return redirect("alerts:list")
+
+
+def _muted_message(request, rule: AlertRule) -> None:
     if rule.is_muted():
         messages.success(request, f"{rule.name} is muted until {rule.muted_until:%Y-%m-%d %H:%M} UTC.")
     else:
         messages.success(request, f"{rule.name} is no longer muted.")
-    if request.POST.get("back") == "detail":
-        return redirect("alerts:detail", pk=rule.pk)
-    return redirect("alerts:list")
 
 
 @dashboard_view(role=Role.ADMIN)
