@@ -7,6 +7,7 @@ is why idempotency keys live in a table of their own.
 """
 
 from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import GinIndex
 from django.db import models
 from django.db.models.functions import Now
 
@@ -84,9 +85,15 @@ class OutboxEntry(models.Model):
     occurred_at = models.DateTimeField()
     created_at = models.DateTimeField(db_default=Now())
     done = ArrayField(models.TextField(), default=list)  # names of the relay handlers done with it
+    # Names of the relay handlers still to run; NULL until a first one has run (ingest.relay).
+    pending = ArrayField(models.TextField(), null=True)
 
     class Meta:
         db_table = "ingest_outbox"
+        indexes = [  # a relay handler's pick (ingest.relay.PICK_SQL)
+            GinIndex(fields=["pending"], name="ingest_outbox_pending"),
+            models.Index(fields=["id"], condition=models.Q(pending__isnull=True), name="ingest_outbox_untouched"),
+        ]
 
     def __str__(self):
         return f"outbox {self.id}: {self.event_id}"

@@ -5,9 +5,16 @@ The relay knows no consumer by name. Apps register handlers in their AppConfig.r
 inside the tenant's schema and a transaction of its own; it must be idempotent, because a
 batch whose transaction did not commit (a crash, a handler error) is handed over again.
 
-Each entry records the handlers done with it (`done`), and goes once all are: a handler that
-fails (the mirror down) holds back neither the others nor later events for them; its own
-backlog waits in the outbox, visible as relay lag, until a retry gets through.
+Each entry records the handlers still to run (`pending`) and those done with it (`done`), and goes
+once none is pending: a handler that fails (the mirror down) holds back neither the others nor later
+events for them; its own backlog waits in the outbox, visible as relay lag, until a retry gets through.
+
+`pending` is NULL until a first handler has run (an entry is written without knowing the handlers: every
+handler registered then, less those in `done`, is pending); from then on it names the handlers left. A
+handler's pick reads only what it still has to do, whatever the others' backlogs: the entries no handler
+has touched (a partial index) and those naming it (a GIN index on `pending`). So a handler registered after
+an entry was first relayed does not get that entry; a handler retired from the code must be removed from the
+entries' `pending` (a data migration), else its entries stay.
 """
 
 import logging
@@ -17,7 +24,7 @@ from datetime import datetime
 from django.db import connection, transaction
 from django.utils import timezone
 
-from .models import Event, OutboxEntry
+from .models import Event
 
 logger = logging.getLogger(__name__)
 
@@ -41,16 +48,19 @@ def relay_drain(*, batch_size: int = BATCH_SIZE, max_batches: int | None = None)
     transaction that ran it, so each handler sees each event at least once. A failing handler stops only
     its own draining; the first failure is raised once the others have drained (the task retries).
     """
+    names = list(_HANDLERS)
+    if not names:  # nothing to hand the entries to: all are done with
+        with connection.cursor() as cursor:
+            cursor.execute("DELETE FROM ingest_outbox")
+            return cursor.rowcount
     failure: Exception | None = None
+    relayed = 0
     for name, handler in list(_HANDLERS.items()):
         try:
-            _drain_for(name, handler, batch_size=batch_size, max_batches=max_batches)
+            relayed += _drain_for(name, handler, names, batch_size=batch_size, max_batches=max_batches)
         except Exception as exc:  # noqa: BLE001 - raised below, after the other handlers ran
             logger.warning("relay handler %s failed in %s: %r", name, connection.schema_name, exc)
             failure = failure or exc
-    with connection.cursor() as cursor:
-        cursor.execute("DELETE FROM ingest_outbox WHERE done @> %s::text[]", [list(_HANDLERS)])
-        relayed = cursor.rowcount
     if relayed:
         logger.info("relayed %d events in %s", relayed, connection.schema_name)
     if failure is not None:
@@ -58,31 +68,46 @@ def relay_drain(*, batch_size: int = BATCH_SIZE, max_batches: int | None = None)
     return relayed
 
 
-def _drain_for(name: str, handler: Handler, *, batch_size: int, max_batches: int | None) -> None:
-    batches = 0
+# The next entries a handler still has to do, oldest first, locked for its batch: those no handler has run on
+# yet (and that this one is not done with: entries relayed before `pending` existed) and those naming it.
+# Each arm has its index (ingest_outbox_untouched, ingest_outbox_pending): finished entries are never read.
+PICK_SQL = (
+    "SELECT id, event_id, occurred_at FROM ingest_outbox "
+    "WHERE (pending IS NULL AND NOT done @> ARRAY[%(name)s]::text[]) OR pending @> ARRAY[%(name)s]::text[] "
+    "ORDER BY id LIMIT %(limit)s FOR UPDATE SKIP LOCKED"
+)
+# The handler is done with them; those with no registered handler left pending go.
+_DONE_SQL = (
+    "UPDATE ingest_outbox SET done = array_append(done, %(name)s), pending = array_remove("
+    "coalesce(pending, ARRAY(SELECT h FROM unnest(%(names)s::text[]) h WHERE NOT h = ANY(done))), %(name)s) "
+    "WHERE id = ANY(%(ids)s)"
+)
+_FINISHED_SQL = "DELETE FROM ingest_outbox WHERE id = ANY(%(ids)s) AND NOT pending && %(names)s::text[]"
+
+
+def _drain_for(name: str, handler: Handler, names: list[str], *, batch_size: int, max_batches: int | None) -> int:
+    """Run one handler over what it has left, batch by batch; returns the entries that went (no handler left)."""
+    batches = finished = 0
     while max_batches is None or batches < max_batches:
-        with transaction.atomic():
-            entries = list(
-                OutboxEntry.objects.select_for_update(skip_locked=True)
-                .exclude(done__contains=[name])
-                .order_by("id")[:batch_size]
-            )
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(PICK_SQL, {"name": name, "limit": batch_size})
+            entries = cursor.fetchall()
             if not entries:
-                return
+                break
             handler(
                 list(
                     Event.objects.filter(
-                        id__in=[e.event_id for e in entries],
-                        occurred_at__in={e.occurred_at for e in entries},  # lets the planner prune partitions
+                        id__in=[event_id for _id, event_id, _at in entries],
+                        occurred_at__in={at for _id, _event_id, at in entries},  # lets the planner prune partitions
                     )
                 )
             )
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    "UPDATE ingest_outbox SET done = array_append(done, %s) WHERE id = ANY(%s)",
-                    [name, [e.id for e in entries]],
-                )
+            params = {"name": name, "names": names, "ids": [entry_id for entry_id, _event_id, _at in entries]}
+            cursor.execute(_DONE_SQL, params)
+            cursor.execute(_FINISHED_SQL, params)
+            finished += cursor.rowcount
         batches += 1
+    return finished
 
 
 def outbox_lag() -> tuple[int, datetime | None]:
