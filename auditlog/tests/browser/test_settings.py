@@ -11,6 +11,15 @@ from tenants.models import ApiKey, Role, TenantSettings
 
 
 def test_an_admin_creates_a_key_uses_its_secret_once_shown_and_revokes_it(page, sign_in, live_server_url, world):
+    console_errors = []  # a script or style the Content-Security-Policy blocked would show here
+    page.on(
+        "console",
+        lambda message: (
+            message.type == "error"
+            and not message.location.get("url", "").endswith("/favicon.ico")
+            and console_errors.append((message.text, message.location))
+        ),
+    )
     sign_in(page, Role.ADMIN)
     page.goto("/app/settings/keys")
     page.get_by_label("Name").fill("browser read key")
@@ -20,6 +29,7 @@ def test_an_admin_creates_a_key_uses_its_secret_once_shown_and_revokes_it(page, 
     assert "no-store" in sent.value.headers["cache-control"]
     expect(page.get_by_role("heading", name="Key browser read key created")).to_be_visible()
     secret = page.locator("#new-key-secret").input_value()
+    expect(page.get_by_role("button", name="Copy")).to_be_visible()  # shown by settings.js
     assert secret.startswith("alk_") and secret not in page.url
 
     bearer = {"Authorization": f"Bearer {secret}"}
@@ -38,6 +48,7 @@ def test_an_admin_creates_a_key_uses_its_secret_once_shown_and_revokes_it(page, 
     expect(page.get_by_role("status")).to_contain_text("was revoked")
     expect(page.locator("#keys-table tr", has_text="browser read key")).to_contain_text("revoked")
     assert requests.get(f"{live_server_url}/api/v1/logs", headers=bearer, timeout=10).status_code == 401
+    assert console_errors == []
 
 
 def test_an_admin_saves_a_masking_rule_and_the_next_event_is_masked(page, sign_in, post_event, world):
