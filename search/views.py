@@ -4,6 +4,7 @@ They read through the API's selectors with the reader's audience (search.audienc
 the API would show the same person; their reads are recorded in the access trail (search.trail.ROUTES).
 """
 
+import uuid
 from datetime import timedelta
 from urllib.parse import urlencode
 
@@ -11,6 +12,7 @@ import orjson
 from django.http import Http404, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_POST
 from rest_framework_simplejwt.tokens import AccessToken
@@ -21,7 +23,7 @@ from tenants.models import Role
 
 from .audience import audience_of, event_view
 from .changes import change_rows
-from .cursor import cursor_decode
+from .cursor import cursor_decode, cursor_encode
 from .explorer import LogSearchForm
 from .routing import websocket_urlpatterns
 from .selectors import RELATED_LINKS, event_get, events_page, events_related
@@ -117,6 +119,8 @@ def live_page(request):
         "form": form,
         "stream_query": form.query_string() if valid else None,
         "token_url": reverse("logs:live-token"),
+        # The first connection replays from here: nothing written between this page and its socket is missed.
+        "since": cursor_encode(timezone.now(), uuid.UUID(int=0)),
     }
     return render(request, "search/live.html", context, status=200 if valid else 400)
 

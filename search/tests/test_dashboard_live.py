@@ -10,6 +10,7 @@ from django.test import Client
 from rest_framework_simplejwt.tokens import AccessToken
 
 from conftest import event_body
+from search.cursor import cursor_decode
 from tenants.models import Role
 
 from .stream_support import close_code, next_events, opened, tail, written
@@ -37,6 +38,9 @@ def test_every_member_watches_with_the_filters_of_the_stream(world, role):
     assert 'aria-live="polite"' in html and 'aria-pressed="false"' in html
     assert re.search(r'<script src="/static/dashboard/live\.js[^"]*" defer></script>', html)
     assert "<script>" not in html  # no inline script: the CSP allows none
+    # The first connection replays from the page's own time, so nothing written before the socket opens is missed.
+    since, _id = cursor_decode(re.search(r'data-since="([^"]+)"', html).group(1))
+    assert abs((datetime.now(UTC) - since).total_seconds()) < 30
 
 
 def test_bad_filters_are_form_errors_and_nothing_connects(world):

@@ -1,8 +1,9 @@
 /* The live tail page: events of the tenant's WebSocket stream as they arrive (no inline script: the CSP).
 
 Each (re)connection asks the page's token endpoint for a short-lived access token, then opens the stream with
-the page's filters and `batch=true`. After a drop it reconnects with `since=<cursor of the last event shown>`,
-so the stream replays what was missed; events already shown are skipped by id. Pause holds new events back
+the page's filters, `batch=true` and `since`: first the time the page was made (so nothing written before the
+socket opened is missed), after a drop the cursor of the last event received, so the stream replays what was
+missed; events already shown are skipped by id. Pause holds new events back
 (bounded like the list) until Resume. Event data is only ever set as text (textContent), never as HTML.
 */
 (function () {
@@ -20,7 +21,8 @@ so the stream replays what was missed; events already shown are skipped by id. P
   var rateOut = document.getElementById("live-rate");
 
   var socket = null;
-  var lastCursor = null; // position of the last event received: where a reconnection resumes
+  // Where a (re)connection resumes: the page's own time at first, then the position of the last event received.
+  var lastCursor = root.getAttribute("data-since") || null;
   var seen = new Set(); // ids of the events received, so a replay shows none twice
   var seenOrder = [];
   var held = []; // events received while paused
@@ -28,6 +30,7 @@ so the stream replays what was missed; events already shown are skipped by id. P
   var retryDelay = 1000;
   var retryTimer = null;
   var stopped = false;
+  var socketOpened = false; // once: later connections are reconnections
   var arrivals = []; // receipt times of the last few seconds, for the rate
 
   function setStatus(text, state) {
@@ -150,11 +153,12 @@ so the stream replays what was missed; events already shown are skipped by id. P
   }
 
   function connect() {
-    setStatus(lastCursor ? "Reconnecting…" : "Connecting…", "connecting");
+    setStatus(socketOpened ? "Reconnecting…" : "Connecting…", "connecting");
     fetchToken().then(function (grant) {
       var ws = new WebSocket(streamUrl(grant));
       socket = ws;
       ws.onopen = function () {
+        socketOpened = true;
         retryDelay = 1000;
         setStatus(paused ? "Paused" : "Live", paused ? "paused" : "live");
       };
