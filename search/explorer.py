@@ -97,7 +97,9 @@ class LogSearchForm(forms.Form):
         widget=forms.TextInput(attrs={"type": "search", "placeholder": "Words in the message or metadata"}),
         help_text='Full text: words, "a phrase", -excluded, or.',
     )
-    range = forms.ChoiceField(label="Time range", choices=RANGE_CHOICES, required=False)
+    range = forms.ChoiceField(
+        label="Time range", choices=RANGE_CHOICES, required=False, help_text="A preset leaves From and To aside."
+    )
     severity = forms.MultipleChoiceField(
         label="Severity", choices=Severity.choices, required=False, widget=forms.CheckboxSelectMultiple
     )

@@ -340,3 +340,14 @@ def test_every_page_of_results_and_a_detail_are_recorded_but_not_a_refused_read(
         ("VIEW", False, ids[0]),
     ]
     assert trail[2].metadata == {"route": "logs:detail", "filters": {}}
+
+
+def test_the_detail_shows_the_integrity_of_a_sealed_event(world, api, signed_in, marker):
+    (event_id,) = post(api, world, [event_body(source=marker)])
+    connection.set_tenant(world.acme.tenant)
+    try:
+        Event.objects.filter(id=event_id).update(sequence=42, hash="ab" * 32)  # as the sealer leaves it
+    finally:
+        connection.set_schema_to_public()
+    html = signed_in(Role.USER).get(f"{LIST}/{event_id}").content.decode()
+    assert "Integrity" in html and ">42<" in html and "ab" * 32 in html

@@ -69,6 +69,8 @@ def test_filter_full_text_load_more_and_back(page, sign_in, live_server_url, pos
     page.get_by_role("link", name="Load more").click()
     expect(rows(page)).to_have_count(56)
     expect(page.get_by_role("link", name="Load more")).to_have_count(0)
+    expect(page.locator("#results-status")).to_have_text("56 events shown.")
+    expect(rows(page).nth(50).get_by_role("link")).to_be_focused()  # the first row it added
     assert page.evaluate("window.notReloaded") is True
 
     # Full text: the query is in the address bar (empty fields left out), and the results match it.
