@@ -16,14 +16,15 @@ from datetime import datetime
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
-WIDTH = 400  # viewBox width of every chart
-BAR_ROW = 30  # height of one bar's row: its label line, then the bar
+BAR_WIDTH = 400  # viewBox width of a bar chart
+BAR_ROW = 32  # height of one bar's row: its label line, then the bar
 BAR_HEIGHT = 10
-LABEL_CHARS = 44  # a longer label is cut (the full one is in the bar's tooltip and the table)
-SERIES_HEIGHT = 200
-SERIES_MARGIN = {"left": 44, "right": 8, "top": 10, "bottom": 26}
-X_TICKS = 5
+LABEL_CHARS = 40  # a longer label is cut (the full one is in the bar's tooltip and the table)
+SERIES_WIDTH = 600  # viewBox of the time series
+SERIES_HEIGHT = 220
+SERIES_MARGIN = {"left": 52, "right": 12, "top": 12, "bottom": 30}
 Y_TICKS = 4
+HOVER_MAX = 400  # buckets up to which each one has a tooltip
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,9 @@ def _cut(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _svg(body: SafeString, *, name: str, height: float, title: str, desc: str, css_class: str) -> SafeString:
+def _svg(
+    body: SafeString, *, name: str, width: int, height: float, title: str, desc: str, css_class: str
+) -> SafeString:
     """The <svg> element; `name` makes its ids (chart-<name>-t, -d), unique on the page."""
     uid = name
     return format_html(
@@ -66,7 +69,7 @@ def _svg(body: SafeString, *, name: str, height: float, title: str, desc: str, c
         'xmlns="http://www.w3.org/2000/svg" preserveAspectRatio="xMinYMin meet">'
         '<title id="chart-{}-t">{}</title><desc id="chart-{}-d">{}</desc>{}</svg>',
         css_class,
-        WIDTH,
+        width,
         _num(height),
         uid,
         uid,
@@ -89,7 +92,8 @@ def bar_chart(bars: Sequence[Bar], *, name: str, title: str, desc: str) -> SafeS
         return _svg(
             format_html('<text class="chart-empty" x="0" y="{}">No events</text>', 20),
             name=name,
-            height=30,
+            width=BAR_WIDTH,
+            height=BAR_ROW,
             title=title,
             desc=desc,
             css_class="chart chart-bars",
@@ -98,20 +102,29 @@ def bar_chart(bars: Sequence[Bar], *, name: str, title: str, desc: str) -> SafeS
     rows = []
     for i, bar in enumerate(bars):
         y = i * BAR_ROW
-        width = bar.value / top * WIDTH
+        width = bar.value / top * BAR_WIDTH
         row = format_html(
-            '<g class="chart-bar"><title>{}: {}</title>'
+            '<g class="chart-bar"><title>{}: {}</title>{}'
             '<text class="chart-label" x="0" y="{}">{}</text>'
             '<text class="chart-value" x="{}" y="{}" text-anchor="end">{}</text>'
-            '<rect x="0" y="{}" width="{}" height="{}" rx="2"></rect></g>',
+            '<rect class="chart-bar-fill" x="0" y="{}" width="{}" height="{}" rx="2"></rect></g>',
             bar.label,
             f"{bar.value:,}",
-            y + 13,
+            # A linked row is clickable all over, not only on its bar and text.
+            format_html(
+                '<rect class="chart-hit" x="0" y="{}" width="{}" height="{}" fill="transparent"></rect>',
+                y,
+                BAR_WIDTH,
+                BAR_ROW,
+            )
+            if bar.href
+            else "",
+            y + 14,
             _cut(bar.label, LABEL_CHARS),
-            WIDTH,
-            y + 13,
+            BAR_WIDTH,
+            y + 14,
             f"{bar.value:,}",
-            y + 17,
+            y + 19,
             _num(max(width, 1.0) if bar.value else 0),
             BAR_HEIGHT,
         )
@@ -119,11 +132,20 @@ def bar_chart(bars: Sequence[Bar], *, name: str, title: str, desc: str) -> SafeS
             row = format_html('<a href="{}" tabindex="-1">{}</a>', bar.href, row)
         rows.append((row,))
     body = format_html_join("", "{}", rows)
-    return _svg(body, name=name, height=len(bars) * BAR_ROW, title=title, desc=desc, css_class="chart chart-bars")
+    return _svg(
+        body,
+        name=name,
+        width=BAR_WIDTH,
+        height=len(bars) * BAR_ROW,
+        title=title,
+        desc=desc,
+        css_class="chart chart-bars",
+    )
 
 
 def time_label(t: datetime, interval: str, *, with_date: bool) -> str:
-    """A bucket's start for an axis (UTC): 14:05, 11-02 14:00 or 2026-11-02."""
+    """A bucket's start for an axis (UTC): 14:05 or 11-02 14:00 (minutes, hours); 11-02 or 2026-11-02 (days,
+    the year when the series spans more than one)."""
     if interval == "day":
         return t.strftime("%Y-%m-%d") if with_date else t.strftime("%m-%d")
     if with_date:
@@ -131,7 +153,7 @@ def time_label(t: datetime, interval: str, *, with_date: bool) -> str:
     return t.strftime("%H:%M")
 
 
-def tick_indexes(n: int, ticks: int = X_TICKS) -> list[int]:
+def tick_indexes(n: int, ticks: int) -> list[int]:
     """Up to `ticks` evenly spread indexes of n points, the first and the last included."""
     if n <= 0:
         return []
@@ -146,12 +168,13 @@ def series_chart(
     """Counts per bucket (oldest first) as an area under a line, a y axis of round counts from 0 and an x axis
     of bucket starts (UTC)."""
     m = SERIES_MARGIN
-    plot_w = WIDTH - m["left"] - m["right"]
+    plot_w = SERIES_WIDTH - m["left"] - m["right"]
     plot_h = SERIES_HEIGHT - m["top"] - m["bottom"]
     if not points:
         return _svg(
             format_html('<text class="chart-empty" x="{}" y="{}">No events</text>', m["left"], m["top"] + 20),
             name=name,
+            width=SERIES_WIDTH,
             height=SERIES_HEIGHT,
             title=title,
             desc=desc,
@@ -175,7 +198,7 @@ def series_chart(
                 '<line class="chart-grid" x1="{}" x2="{}" y1="{}" y2="{}"></line>'
                 '<text class="chart-axis" x="{}" y="{}" text-anchor="end">{}</text>',
                 m["left"],
-                WIDTH - m["right"],
+                SERIES_WIDTH - m["right"],
                 y,
                 y,
                 m["left"] - 4,
@@ -183,8 +206,10 @@ def series_chart(
                 count_label(value),
             )
         )
-    ticks = tick_indexes(len(points))
-    spans_days = points[0][0].date() != points[-1][0].date()
+    first, last = points[0][0], points[-1][0]
+    with_date = first.year != last.year if interval == "day" else first.date() != last.date()
+    long_labels = len(time_label(first, interval, with_date=with_date)) > 5
+    ticks = tick_indexes(len(points), 4 if long_labels else 5)
     for position, i in enumerate(ticks):
         anchor = "start" if position == 0 and len(ticks) > 1 else "end" if i == len(points) - 1 else "middle"
         if len(points) == 1:
@@ -195,7 +220,7 @@ def series_chart(
                 _num(x_of(i)),
                 SERIES_HEIGHT - 8,
                 anchor,
-                time_label(points[i][0], interval, with_date=spans_days and interval != "day"),
+                time_label(points[i][0], interval, with_date=with_date),
             )
         )
     line = " ".join(f"{_num(x_of(i))},{_num(y_of(n))}" for i, (_t, n) in enumerate(points))
@@ -219,14 +244,37 @@ def series_chart(
                 line,
             )
         )
+    if len(points) <= HOVER_MAX:  # a column per bucket, with its count as a tooltip
+        width = plot_w / len(points)
+        for i, (t, n) in enumerate(points):
+            parts.append(
+                format_html(
+                    '<rect class="chart-hover" x="{}" y="{}" width="{}" height="{}" fill="transparent">'
+                    "<title>{}: {}</title></rect>",
+                    _num(x_of(i) - width / 2),
+                    m["top"],
+                    _num(width),
+                    plot_h,
+                    t.strftime("%Y-%m-%d %H:%M UTC"),
+                    f"{n:,}",
+                )
+            )
     parts.append(
         format_html(
             '<line class="chart-axis-line" x1="{}" x2="{}" y1="{}" y2="{}"></line>',
             m["left"],
-            WIDTH - m["right"],
+            SERIES_WIDTH - m["right"],
             base,
             base,
         )
     )
     body = format_html_join("", "{}", ((p,) for p in parts))
-    return _svg(body, name=name, height=SERIES_HEIGHT, title=title, desc=desc, css_class="chart chart-series")
+    return _svg(
+        body,
+        name=name,
+        width=SERIES_WIDTH,
+        height=SERIES_HEIGHT,
+        title=title,
+        desc=desc,
+        css_class="chart chart-series",
+    )

@@ -22,7 +22,7 @@ RANGE_CHOICES = [
     ("custom", "Custom range"),
 ]
 TEXT_FILTERS = ("action", "resource_type", "source", "actor_id", "q")
-FORMAT_LABELS = {"ndjson": "NDJSON (one JSON event per line)", "csv": "CSV", "json": "JSON (one array)"}
+FORMAT_LABELS = {"ndjson": "NDJSON", "csv": "CSV", "json": "JSON"}
 
 
 def _text(label: str, help_text: str = "") -> forms.CharField:
@@ -40,7 +40,11 @@ def time_param(raw: str) -> str:
 
 
 class ExportJobForm(forms.Form):
-    format = forms.ChoiceField(label="Format", choices=[(name, FORMAT_LABELS[name]) for name in FORMATS])
+    format = forms.ChoiceField(
+        label="Format",
+        choices=[(name, FORMAT_LABELS[name]) for name in FORMATS],
+        help_text="NDJSON: one event per line; JSON: one array; CSV: flat columns.",
+    )
     range = forms.ChoiceField(label="Time range", choices=RANGE_CHOICES, initial="24h")
     action = _text("Action", "Comma-separated, e.g. LOGIN,DELETE")
     severity = forms.MultipleChoiceField(
