@@ -78,6 +78,8 @@ def logs_page(request):
         response = render(request, "search/_explorer.html", context, status=status)
         # The address bar shows the canonical query (no empty fields), so it can be shared and gone back to.
         response["HX-Push-Url"] = context.get("page_url") or request.get_full_path()
+        if cursor is not None:  # a Load more that failed: the whole explorer shows why, not the button's row
+            response["HX-Retarget"], response["HX-Reswap"] = "#explorer", "outerHTML"
     patch_vary_headers(response, ("HX-Request", "HX-History-Restore-Request"))
     return response
 

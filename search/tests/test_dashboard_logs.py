@@ -131,6 +131,9 @@ def test_bad_filters_are_form_errors_not_server_errors(world, signed_in):
         partial = client.get(LIST, params, **HTMX)
         assert partial.status_code == 400 and message in partial.content.decode()
         assert "<html" not in partial.content.decode()
+    # A Load more with a spoilt cursor shows the error in the explorer, not in the button's row.
+    partial = client.get(LIST, {"cursor": "garbage"}, **HTMX)
+    assert (partial["HX-Retarget"], partial["HX-Reswap"]) == ("#explorer", "outerHTML")
 
 
 def test_load_more_pages_by_the_cursor_and_htmx_gets_the_rows_only(world, api, signed_in, marker):
