@@ -9,7 +9,7 @@ from datetime import timedelta
 from urllib.parse import urlencode
 
 import orjson
-from django.http import Http404, JsonResponse
+from django.http import JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
@@ -89,8 +89,8 @@ def log_detail(request, event_id):
     """One event with its changes as a before/after table, and the events related to it."""
     audience = audience_of(request.principal)
     event = event_get(str(event_id), access_trail=audience.access_trail)
-    if event is None:
-        raise Http404("No such event.")
+    if event is None:  # another tenant's, the access trail for a User, or none: all alike
+        return render(request, "search/not_found.html", {"nav_active": "logs"}, status=404)
     related = events_related(event, access_trail=audience.access_trail, limit=RELATED_SHOWN)
     shown = event_view(event, audience)
     links = [

@@ -287,7 +287,8 @@ def test_the_detail_shows_a_diff_of_nested_changes_with_masked_values(world, api
 
 def test_the_detail_of_an_unknown_event_is_404(world, signed_in):
     client = signed_in(Role.USER)
-    assert client.get(f"{LIST}/00000000-0000-0000-0000-000000000000").status_code == 404
+    page = client.get(f"{LIST}/00000000-0000-0000-0000-000000000000")
+    assert page.status_code == 404 and "No such event" in page.content.decode()  # a page of the dashboard
     assert client.get(f"{LIST}/not-a-uuid").status_code == 404
 
 
