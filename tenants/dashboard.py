@@ -41,6 +41,8 @@ from .principal import Principal
 from .selectors import membership_get, memberships_of
 
 SESSION_TENANT = "dashboard_tenant"  # the slug of the tenant chosen in this session
+# The URL namespaces of the dashboard's pages (auditlog/urls.py), all under /app/.
+DASHBOARD_NAMESPACES = frozenset({"account", "settings", "alerts", "logs", "stats", "exports"})
 
 
 def dashboard_public(view):

@@ -17,6 +17,7 @@ from rest_framework_simplejwt.tokens import AccessToken
 from search.routing import websocket_urlpatterns
 from search.tests.stream_support import close_code, next_message, opened, tail
 from tenants.access import MATRIX
+from tenants.dashboard import DASHBOARD_NAMESPACES
 from tenants.models import ApiKey, Membership, Role
 
 ANONYMOUS, EXPIRED, REVOKED = "anonymous", "expired token", "revoked key"
@@ -90,13 +91,15 @@ def expired_admin_token(w) -> str:
 
 
 def http_routes() -> list[tuple[str, str | None, URLPattern]]:
-    """(namespace, name, pattern) of every URL pattern, resolvers walked."""
+    """(namespace, name, pattern) of every URL pattern, resolvers walked; the dashboard's pages (session sign-in,
+    checked by test_dashboard_access.py) left out."""
     found = []
 
     def walk(patterns, namespace):
         for p in patterns:
             if isinstance(p, URLResolver):
-                walk(p.url_patterns, p.namespace or namespace)
+                if p.namespace not in DASHBOARD_NAMESPACES:
+                    walk(p.url_patterns, p.namespace or namespace)
             else:
                 found.append((namespace, p.name, p))
 
