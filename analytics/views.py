@@ -98,6 +98,7 @@ def stats_page(request):
         context.update(
             stats=stats,
             interval=interval,
+            access_trail=f.access_trail,
             explorer_all=explorer_url(base_params),
             series_chart=series_chart(
                 [(bucket["start"], bucket["count"]) for bucket in series],

@@ -185,10 +185,12 @@ def test_users_do_not_count_the_access_trail_auditors_do(world, client, marker):
     user_page = signed_in(client, world.acme, Role.USER).get(URL, query)
     assert 'data-total="12"' in user_page.content.decode()
     assert ACCESS_TRAIL_SOURCE not in counts(Tables(user_page.content.decode()), "source")
+    assert "not counted for your role" in user_page.content.decode()
     client.logout()
     auditor_page = signed_in(client, world.acme, Role.AUDITOR).get(URL, query)
     assert 'data-total="17"' in auditor_page.content.decode()
     assert counts(Tables(auditor_page.content.decode()), "source") == {marker: 12, ACCESS_TRAIL_SOURCE: 5}
+    assert "not counted for your role" not in auditor_page.content.decode()
 
 
 def test_another_tenants_events_are_never_counted(world, client, marker):
