@@ -33,7 +33,7 @@ from django.contrib.auth.views import redirect_to_login
 from django.db import connection
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.functional import cached_property
+from django.utils.functional import SimpleLazyObject, cached_property
 from django_htmx.http import HttpResponseClientRedirect
 
 from .models import ROLE_RANK, Membership, Role
@@ -133,13 +133,28 @@ def dashboard_view(*, role: str):
     return decorate
 
 
+def _current_principal(request) -> Principal | None:
+    """On pages without a tenant of their own (password, chooser): the tenant already decided, for the layout."""
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return None
+    host_tenant = getattr(request, "host_tenant", None)
+    slug = host_tenant.slug if host_tenant is not None else request.session.get(SESSION_TENANT)
+    membership = membership_get(user_id=user.pk, tenant_slug=slug) if slug else None
+    if membership is None:
+        return None
+    return Principal(kind="user", tenant=membership.tenant, user=membership.user, role=membership.role)
+
+
 class DashboardContext:
     """What the layout needs: the tenant, the role and what it may see (templates: `dashboard`)."""
 
     def __init__(self, request):
         self.request = request
         self.principal = getattr(request, "principal", None)
-        self.tenant = getattr(request, "tenant", None) if self.principal else None
+        if self.principal is None:
+            self.principal = _current_principal(request)
+        self.tenant = self.principal.tenant if self.principal else None
         self.role = self.principal.role if self.principal else None
 
     @property
@@ -164,5 +179,5 @@ class DashboardContext:
 
 
 def dashboard_context(request) -> dict:
-    """Template context processor: `dashboard` (a DashboardContext)."""
-    return {"dashboard": DashboardContext(request)}
+    """Template context processor: `dashboard` (a DashboardContext, made only when a template uses it)."""
+    return {"dashboard": SimpleLazyObject(lambda: DashboardContext(request))}
