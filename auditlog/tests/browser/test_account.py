@@ -15,12 +15,21 @@ def submit_login(page, username: str, password: str = PASSWORD) -> None:
 
 
 def test_sign_in_with_the_form_lands_on_the_logs(page):
+    problems = []
+    page.on("console", lambda message: problems.append(message.text) if message.type == "error" else None)
+    page.on(
+        "response",
+        lambda response: problems.append(response.url) if "/static/" in response.url and not response.ok else None,
+    )
     page.goto("/app/")
     expect(page).to_have_url(re.compile(r"/app/login\?next=/app/$"))
     submit_login(page, "acme-auditor")
     expect(page).to_have_url(re.compile(r"/app/logs$"))
     expect(page.locator(".user-menu summary")).to_contain_text("acme-auditor")
     expect(page.locator(".tenant-name")).to_have_text("Acme")
+    page.goto("/app/account/password")
+    assert page.evaluate("typeof htmx.version") == "string"  # the vendored htmx, loaded under the CSP
+    assert not problems  # no script or style refused by the Content-Security-Policy, no missing static file
 
 
 def test_a_wrong_password_shows_an_error(page):
