@@ -47,6 +47,15 @@ def test_the_stats_page_charts_the_posted_events(page, sign_in, post_event, mark
     for action in ("LOGIN", "LOGIN", "DELETE"):
         post_event(action=action, severity="WARNING" if action == "DELETE" else "INFO")
     relayed(world.acme.tenant)
+    errors = []  # a script or style the Content-Security-Policy blocked would show here
+    page.on(
+        "console",
+        lambda message: (
+            message.type == "error"
+            and not message.location.get("url", "").endswith("/favicon.ico")
+            and errors.append(message.text)
+        ),
+    )
     sign_in(page, Role.AUDITOR)
     page.goto(f"/app/stats?source={marker}")
     expect(page.get_by_role("heading", name="Statistics", exact=True)).to_be_visible()
@@ -63,6 +72,7 @@ def test_the_stats_page_charts_the_posted_events(page, sign_in, post_event, mark
     expect(rows.nth(1).locator("td")).to_have_text("1")
     severities = page.locator("section[aria-labelledby='stats-severity-title'] svg text.chart-value")
     expect(severities).to_have_text(["2", "1"])
+    assert errors == []
 
     page.locator("section[aria-labelledby='stats-action-title'] svg a").first.click()  # the LOGIN bar
     expect(page).to_have_url(re.compile(rf"/app/logs\?.*source={marker}.*action=LOGIN"))
@@ -89,6 +99,7 @@ def test_an_auditor_exports_and_downloads_the_events(page, sign_in, post_event, 
     page.get_by_label("Source", exact=True).fill(marker)
     page.get_by_role("button", name="Start export").click()
     expect(page.get_by_role("status")).to_contain_text("Export job started")
+    expect(page.locator("#export-jobs li")).to_have_count(1)
     job = page.locator("#export-jobs li").first
     expect(job).to_have_attribute("data-status", "done")
     expect(job).to_contain_text("3 of 3")
@@ -140,3 +151,10 @@ def test_a_user_has_no_exports(page, sign_in, live_server_url):
     response = page.goto("/app/exports")
     assert response.status == 403
     expect(page.get_by_role("heading", name="Not allowed")).to_be_visible()
+
+
+def test_the_exports_page_fits_a_phone(phone_page, sign_in):
+    sign_in(phone_page, Role.AUDITOR)
+    phone_page.goto("/app/exports")
+    expect(phone_page.get_by_role("button", name="Start export")).to_be_visible()
+    assert phone_page.evaluate("document.documentElement.scrollWidth") <= 375
