@@ -48,4 +48,4 @@ schema: install
 	$(PY) manage.py spectacular --file openapi.yaml --validate
 
 clean:
-	rm -rf $(VENV) .pytest_cache .coverage htmlcov
+	rm -rf $(VENV) .pytest_cache .coverage htmlcov test-artifacts
