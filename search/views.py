@@ -65,8 +65,8 @@ def logs_page(request):
             query=query,
             page_url=request.path + (f"?{query}" if query else ""),
         )
-        if page.next_cursor:
-            context["next_url"] = f"{request.path}?{urlencode({**form.query_params(), 'cursor': page.next_cursor})}"
+        if page.next_cursor:  # the time a preset meant, fixed: the next page continues the same window
+            context["next_url"] = f"{request.path}?{urlencode({**f.as_params(), 'cursor': page.next_cursor})}"
         trail_page_read(request, f, results=len(page.events))
     else:
         status = 400

@@ -157,6 +157,10 @@ def test_load_more_pages_by_the_cursor_and_htmx_gets_the_rows_only(world, api, s
     assert row_ids(body) == newest_first[50:] and "Load more" not in body
     # Without JavaScript the same link is a page of its own.
     assert row_ids(client.get(next_url).content.decode()) == newest_first[50:]
+    # A preset's next page keeps the window of the first (the time it meant then), not a later one.
+    html = client.get(LIST, {"source": marker, "range": "1h"}).content.decode()
+    query = parse_qs(urlsplit(re.search(r'hx-get="([^"]+cursor=[^"]+)"', html).group(1).replace("&amp;", "&")).query)
+    assert "range" not in query and datetime.fromisoformat(query["from"][0]) < datetime.now(UTC) - timedelta(minutes=59)
 
 
 def test_an_htmx_search_swaps_the_explorer_and_pushes_the_canonical_url(world, api, signed_in, marker):
