@@ -3,8 +3,10 @@ back and resume shows them; after the connection drops, the page reconnects from
 misses nothing that was posted meanwhile."""
 
 import pytest
+import requests
 from playwright.sync_api import expect
 
+from conftest import event_body
 from tenants.models import Role
 
 SHOWN_WITHIN_MS = 5_000
@@ -62,3 +64,17 @@ def test_after_a_drop_it_reconnects_without_missing_events(live, post_event):
     after = post_event(message="after the reconnection")
     expect(item(live, after)).to_be_visible(timeout=SHOWN_WITHIN_MS)
     expect(live.locator("#live-events li")).to_have_count(4)  # each once: the replay repeats none
+
+
+def test_the_list_keeps_the_newest_500(live, live_server_url, world, marker):
+    response = requests.post(
+        f"{live_server_url}/api/v1/logs/bulk",
+        json={"events": [event_body(source=marker, message=f"burst {i}") for i in range(505)]},
+        headers={"Authorization": f"Bearer {world.acme.keys['ingest']}"},
+        timeout=30,
+    )
+    assert response.status_code == 201, response.text
+    events = live.locator("#live-events li")
+    expect(live.locator("#live-rate")).to_have_text("101.0", timeout=SHOWN_WITHIN_MS)  # all 505 received
+    expect(events).to_have_count(500)
+    expect(live.locator("#live-events li", has_text="burst")).to_have_count(500)
