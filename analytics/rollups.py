@@ -270,6 +270,7 @@ def rollups_rebuild(*, since: datetime | None = None, before: datetime | None = 
     days = (since and day_floor(since), before and _ceil(before, day_floor))
     months = (since and month_floor(since), before and month_ceil(before))
     with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL work_mem = '256MB'")  # the groups of millions of events, in memory
         cursor.execute(
             "LOCK TABLE analytics_rollup_values, analytics_rollup_actors, analytics_rollup_actor_months, "
             "analytics_rollup_cube, analytics_rollup_actor_values, analytics_rollup_actor_value_months "
