@@ -10,6 +10,11 @@ thousands), `heartbeat` when idle, and `lagged` before a 4008 close when
 a batch comes while TAIL_QUEUE_EVENTS events still wait for the client (so a connection holds at
 most that plus one batch). `lagged` carries where to resume (as `since`): after the last event sent
 or, if an event not sent sorts before it (events come in commit order), right before that one.
+
+The connections of one tenant in one process share one subscription to its group (TenantFeed): a batch is
+received and deserialized once and handed to each connection in turn, rather than through a channel-layer
+queue, a deserialization and two task wake-ups per connection. The writer waits on its queue alone; an idle
+timer puts a heartbeat there (no timeout task per message).
 """
 
 import asyncio
@@ -60,9 +65,85 @@ def _flag(extra: dict, name: str) -> bool:
     return value in ("true", "1")
 
 
+class TenantFeed:
+    """One process's subscription to a tenant's live group, on one event loop, shared by its connections there."""
+
+    def __init__(self, layer, group: str):
+        self.layer, self.group = layer, group
+        self.loop = asyncio.get_running_loop()
+        self.consumers: dict[LiveTailConsumer, None] = {}  # an ordered set
+        self.channel: str | None = None
+        self.receiver: asyncio.Task | None = None
+        self.started = asyncio.ensure_future(self._start())
+
+    async def _start(self):
+        self.channel = await self.layer.new_channel("tail!")
+        await self.layer.group_add(self.group, self.channel)
+        self.receiver = asyncio.create_task(self._receive())
+        self.receiver.add_done_callback(self._receiver_done)
+
+    def _receiver_done(self, task: asyncio.Task):
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("live tail of %s: the feed stopped", self.group, exc_info=task.exception())
+
+    async def _receive(self):
+        while True:
+            message = await self.layer.receive(self.channel)  # the layer reconnects to Redis by itself
+            if message.get("type") != MESSAGE_TYPE:
+                continue
+            for consumer in list(self.consumers):
+                try:
+                    await consumer.events_batch(message["events"])
+                except Exception:  # noqa: BLE001 - one connection's failure must not starve the others
+                    logger.exception("live tail of %s: a batch not handed to a connection", self.group)
+
+    async def stop(self):
+        try:
+            await self.started
+        except Exception:  # noqa: BLE001 - never subscribed: nothing to undo
+            return
+        self.receiver.cancel()
+        try:
+            await self.receiver
+        except asyncio.CancelledError:
+            pass
+        await self.layer.group_discard(self.group, self.channel)
+
+
+_FEEDS: dict[str, TenantFeed] = {}
+
+
+async def feed_join(layer, group: str, consumer: "LiveTailConsumer") -> None:
+    """Add the connection to the process's feed of the group (made on first use); returns once it is subscribed."""
+    feed = _FEEDS.get(group)
+    if feed is None or feed.loop is not asyncio.get_running_loop():  # another loop's (tests run one per test)
+        feed = _FEEDS[group] = TenantFeed(layer, group)
+    feed.consumers[consumer] = None
+    try:
+        await asyncio.shield(feed.started)
+    except Exception:
+        await feed_leave(group, consumer)
+        raise
+
+
+async def feed_leave(group: str, consumer: "LiveTailConsumer") -> None:
+    """Take the connection off its feed; the last one out ends the subscription."""
+    feed = _FEEDS.get(group)
+    if feed is None or consumer not in feed.consumers:
+        return
+    del feed.consumers[consumer]
+    if not feed.consumers:
+        del _FEEDS[group]
+        await feed.stop()
+
+
+HEARTBEAT = Selection(())  # put on a writer's queue by its idle timer
+
+
 class LiveTailConsumer(AsyncWebsocketConsumer):
     group: str | None = None
     writer: asyncio.Task | None = None
+    idle_timer: asyncio.TimerHandle | None = None
 
     async def connect(self):
         await self.accept()
@@ -93,30 +174,25 @@ class LiveTailConsumer(AsyncWebsocketConsumer):
         # Where a lagging client resumes: after the last event sent; before one, where it started.
         self.resume_key = since or (self.joined_at, uuid.UUID(int=0))
         self.group = live_group(self.tenant.schema_name)
-        await self.channel_layer.group_add(self.group, self.channel_name)
+        await feed_join(self.channel_layer, self.group, self)
         trail_note_stream(self.scope, ROUTE_NAME, self.event_filter, replay=since is not None)
         self.writer = asyncio.create_task(self._write(since))
 
     async def disconnect(self, code):
         if self.writer is not None:
             self.writer.cancel()
+        if self.idle_timer is not None:
+            self.idle_timer.cancel()
         if self.group is not None:
-            await self.channel_layer.group_discard(self.group, self.channel_name)
+            await feed_leave(self.group, self)
 
     async def receive(self, text_data=None, bytes_data=None):
         """Clients have nothing to say; whatever they send is ignored."""
 
-    async def dispatch(self, message):
-        """Live batches skip channels' per-message close_old_connections (a thread hop per batch and connection):
-        their handler touches no database; everything else is dispatched as channels does."""
-        if message["type"] == MESSAGE_TYPE:
-            await self.events_batch(message)
-        else:
-            await super().dispatch(message)
-
-    async def events_batch(self, message):
-        """A batch from ingest.live: queue what matches, without waiting; more than the limit waiting is a lag."""
-        selection = await self._select(message["events"])
+    async def events_batch(self, raw: bytes):
+        """A batch from ingest.live (through the feed): queue what matches, without waiting (unless a data key must
+        be loaded first); more than the limit waiting is a lag."""
+        selection = await self._select(raw)
         if not selection.events:
             return
         if not self.lagged and self.waiting >= self.queue_limit:
@@ -144,6 +220,9 @@ class LiveTailConsumer(AsyncWebsocketConsumer):
         except Exception:
             logger.exception("live tail of %s failed", self.tenant.schema_name)
             await self.close(code=SERVER_ERROR)
+        finally:
+            if self.idle_timer is not None:
+                self.idle_timer.cancel()
 
     async def _replay(self, since) -> bool:
         """Stored events after `since`, page by page; False when the client lagged meanwhile."""
@@ -163,17 +242,34 @@ class LiveTailConsumer(AsyncWebsocketConsumer):
                 return True
             after = page[-1].key
 
+    def _idle_check(self):
+        """The idle timer: a heartbeat on the queue once the writer has taken nothing for TAIL_HEARTBEAT_SECONDS."""
+        loop = asyncio.get_running_loop()
+        due = self.taken_at + self.heartbeat
+        if loop.time() >= due:
+            if self.pending.empty():  # else the writer is busy, not idle
+                self.pending.put_nowait(HEARTBEAT)
+            self.taken_at = loop.time()
+            due = self.taken_at + self.heartbeat
+        self.idle_timer = loop.call_at(due, self._idle_check)
+
     async def _live(self):
-        heartbeat = auditlog_setting("TAIL_HEARTBEAT_SECONDS")
+        loop = asyncio.get_running_loop()
+        self.heartbeat = auditlog_setting("TAIL_HEARTBEAT_SECONDS")
+        self.taken_at = loop.time()
+        self.idle_timer = loop.call_at(self.taken_at + self.heartbeat, self._idle_check)
         while True:
-            try:
-                selections = [await asyncio.wait_for(self.pending.get(), timeout=heartbeat)]
-            except TimeoutError:
+            selection = await self.pending.get()
+            self.taken_at = loop.time()
+            if selection is HEARTBEAT:
                 await self._send_json({"type": "heartbeat"})
                 continue
+            selections = [selection]
             if self.batch_limit > 1:  # one message for what is ready
                 while not self.pending.empty() and len(selections) < self.batch_limit:
-                    selections.append(self.pending.get_nowait())
+                    selection = self.pending.get_nowait()
+                    if selection is not HEARTBEAT:  # not idle after all
+                        selections.append(selection)
             ready = [e for selection in selections for e in selection.events]
             self.waiting -= len(ready)
             if self.replayed:
