@@ -116,6 +116,16 @@ def test_sign_in_attempts_are_limited_like_the_apis(world, settings):
     assert "_auth_user_id" not in client.session
 
 
+def test_sign_in_is_refused_while_attempts_cannot_be_counted(world, settings):
+    settings.AUDITLOG = {**settings.AUDITLOG, "RATE_REDIS_URL": "redis://127.0.0.1:1/0"}  # nothing listens there
+    client = csrf_client()
+    response = sign_in(client, "acme-user")
+    assert response.status_code == 503
+    assert int(response["Retry-After"]) >= 1
+    assert b"Sign-in is briefly unavailable" in response.content
+    assert "_auth_user_id" not in client.session
+
+
 def test_on_a_tenants_subdomain_only_its_members_sign_in(world):
     client = csrf_client("acme.localhost")
     response = sign_in(client, "globex-admin")
