@@ -1,4 +1,5 @@
-"""The export formats: events (API shape, as event_view renders them) -> bytes, in chunks.
+"""The export formats: the export's lines (exports.lines) -> bytes, in chunks; and the Python renderer of an
+event's line, for the events PostgreSQL does not write (and the reference the lines are tested against).
 
 - `ndjson`: one JSON object per line (`application/x-ndjson`), the event exactly as the list shows it;
 - `json`: one JSON array of those objects (`application/json`), opened before the first event and closed
@@ -9,8 +10,8 @@
   Text cells beginning with `=`, `+`, `-`, `@`, a tab or a carriage return get a leading `'` so that
   spreadsheets never read them as formulas (CSV injection).
 
-Writers take events one at a time and hand back bytes in chunks of about CHUNK_BYTES, so a stream costs
-one chunk of memory whatever its length.
+Writers take a batch of lines at a time and hand back one chunk for it, so a stream costs one batch of memory
+whatever its length.
 """
 
 import csv
@@ -22,10 +23,13 @@ from uuid import UUID
 import orjson
 from django.core.serializers.json import DjangoJSONEncoder
 
+from search.audience import Audience, content_view
+
+from .lines import FORMULA_PREFIXES, SLOW
+
 FORMATS = ("ndjson", "csv", "json")
 DEFAULT_FORMAT = "ndjson"
 CONTENT_TYPES = {"ndjson": "application/x-ndjson", "csv": "text/csv; charset=utf-8", "json": "application/json"}
-CHUNK_BYTES = 64 * 1024
 
 # (column, path in the API shape of the event); the order is the file's.
 CSV_COLUMNS: tuple[tuple[str, tuple[str, ...]], ...] = tuple(
@@ -60,7 +64,6 @@ CSV_COLUMNS: tuple[tuple[str, tuple[str, ...]], ...] = tuple(
     )
 )
 JSON_COLUMNS = frozenset({"tags", "changes", "changed_fields", "masked_fields", "metadata"})
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
 def json_bytes(value) -> bytes:
@@ -107,11 +110,15 @@ def csv_cells(event: dict) -> list[str]:
 
 
 class Writer:
-    """Events in, byte chunks out: `add(event)` returns a chunk when one is full, `close()` the rest."""
+    """An export's bytes: head(), then chunk(lines) for each batch of lines (exports.lines, newest first), then
+    tail(). A line PostgreSQL could not write (SLOW, then the event's JSON as stored) is written here from the
+    event as the audience sees it (search.audience.content_view: decrypted or masked)."""
 
-    def __init__(self):
-        self._parts: list[bytes] = []
-        self._size = 0
+    line_end = b""
+
+    def __init__(self, tenant, audience: Audience):
+        self._tenant = tenant
+        self._audience = audience
 
     def head(self) -> bytes:
         return b""
@@ -120,33 +127,34 @@ class Writer:
         return b""
 
     def encode(self, event: dict) -> bytes:
+        """One event (API shape, as its audience sees it) as its line, without the line end."""
         raise NotImplementedError
 
-    def add(self, event: dict) -> bytes | None:
-        data = self.encode(event)
-        self._parts.append(data)
-        self._size += len(data)
-        if self._size >= CHUNK_BYTES:
-            return self.flush()
-        return None
+    def _finished(self, line: bytes) -> bytes:
+        if line[:1] != SLOW:
+            return line
+        return self.encode(content_view(orjson.loads(line[1:]), self._tenant, self._audience))
 
-    def flush(self) -> bytes:
-        chunk = b"".join(self._parts)
-        self._parts, self._size = [], 0
-        return chunk
+    def _joined(self, lines: list[bytes], separator: bytes) -> bytes:
+        body = separator.join(lines)
+        if SLOW in body:  # a JSON line never holds the byte otherwise (escaped); a CSV line may, never first
+            body = separator.join([self._finished(line) for line in lines])
+        return body
 
-    def close(self) -> bytes:
-        return self.flush() + self.tail()
+    def chunk(self, lines: list[bytes]) -> bytes:
+        return self._joined(lines, self.line_end) + self.line_end if lines else b""
 
 
 class NdjsonWriter(Writer):
+    line_end = b"\n"
+
     def encode(self, event: dict) -> bytes:
-        return json_bytes(event) + b"\n"
+        return json_bytes(event)
 
 
 class JsonWriter(Writer):
-    def __init__(self):
-        super().__init__()
+    def __init__(self, tenant, audience: Audience):
+        super().__init__(tenant, audience)
         self._first = True
 
     def head(self) -> bytes:
@@ -156,15 +164,23 @@ class JsonWriter(Writer):
         return b"]"
 
     def encode(self, event: dict) -> bytes:
+        return json_bytes(event)
+
+    def chunk(self, lines: list[bytes]) -> bytes:
+        if not lines:
+            return b""
+        body = self._joined(lines, b",")
         if self._first:
             self._first = False
-            return json_bytes(event)
-        return b"," + json_bytes(event)
+            return body
+        return b"," + body
 
 
 class CsvWriter(Writer):
-    def __init__(self):
-        super().__init__()
+    line_end = b"\r\n"
+
+    def __init__(self, tenant, audience: Audience):
+        super().__init__(tenant, audience)
         self._buffer = io.StringIO()
         self._csv = csv.writer(self._buffer, lineterminator="\r\n")
 
@@ -179,11 +195,11 @@ class CsvWriter(Writer):
         return self._row([name for name, _path in CSV_COLUMNS])
 
     def encode(self, event: dict) -> bytes:
-        return self._row(csv_cells(event))
+        return self._row(csv_cells(event))[:-2]
 
 
 WRITERS = {"ndjson": NdjsonWriter, "json": JsonWriter, "csv": CsvWriter}
 
 
-def writer_for(fmt: str) -> Writer:
-    return WRITERS[fmt]()
+def writer_for(fmt: str, tenant, audience: Audience) -> Writer:
+    return WRITERS[fmt](tenant, audience)

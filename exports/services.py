@@ -3,9 +3,10 @@
 A job exports what the streamed export would (the same filters, formats and audience) into a gzip-compressed
 file in the `exports` storage (settings.STORAGES; a local directory by default, any Django storage such as an
 S3-compatible one by configuration) at `exports/<schema>/<job id>.<ext>.gz`, so every tenant's files live
-apart. It reads in keyset pages (one short query each, so no transaction is held for the whole run) and
-commits its progress every EXPORT_PROGRESS_ROWS rows. Files and jobs expire EXPORT_TTL_HOURS after the job
-was created: a periodic task deletes the file and marks the job `expired`.
+apart. It reads the export's lines (exports.lines, as the streamed export does) in keyset pages (one short
+query each, so no transaction is held for the whole run) and commits its progress every EXPORT_PROGRESS_ROWS
+rows. Files and jobs expire EXPORT_TTL_HOURS after the job was created: a periodic task deletes the file and
+marks the job `expired`.
 
 Downloads go through a signed link (django.core.signing, salt DOWNLOAD_SALT) naming the tenant's schema, the
 job and the link's expiry; the link alone is the credential (a browser can follow it), it is valid for
@@ -27,12 +28,12 @@ from django.utils import timezone
 
 from auditlog.conf import auditlog_setting
 from auditlog.errors import CONFLICT, ApiError, FieldErrors
-from search.audience import Audience, event_view
+from search.audience import Audience
 from search.filters import EventFilter, parse_filters
 
 from .formats import DEFAULT_FORMAT, FORMATS, writer_for
 from .models import ExportJob, ExportStatus
-from .selectors import events_count, events_pages
+from .selectors import events_count, export_line_pages
 
 logger = logging.getLogger(__name__)
 
@@ -146,21 +147,18 @@ def _write(job: ExportJob) -> None:
     _update(job, total=total)
     every = auditlog_setting("EXPORT_PROGRESS_ROWS")
     rows, reported = 0, 0
-    writer = writer_for(job.format)
+    writer = writer_for(job.format, connection.tenant, audience)
     with tempfile.TemporaryFile() as tmp:
         with gzip.GzipFile(fileobj=tmp, mode="wb", compresslevel=6) as gz:
             gz.write(writer.head())
-            for page in events_pages(f, page_size=auditlog_setting("EXPORT_FETCH_ROWS")):
-                for event in page:
-                    chunk = writer.add(event_view(event, audience))
-                    if chunk:
-                        gz.write(chunk)
-                rows += len(page)
+            for lines in export_line_pages(f, job.format, page_size=auditlog_setting("EXPORT_FETCH_ROWS")):
+                gz.write(writer.chunk(lines))
+                rows += len(lines)
                 if rows - reported >= every:
                     reported = rows
                     # Events written meanwhile (backfills) may make rows exceed the count taken at the start.
                     _update(job, rows=rows, progress=min(rows / max(total, 1), 0.99))
-            gz.write(writer.close())
+            gz.write(writer.tail())
         size = tmp.tell()
         tmp.seek(0)
         storage = export_storage()

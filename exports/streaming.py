@@ -1,4 +1,5 @@
-"""The streamed export (GET /api/v1/logs/export): events -> byte chunks, from a server-side cursor.
+"""The streamed export (GET /api/v1/logs/export): export lines (exports.lines) -> byte chunks, from a
+server-side cursor.
 
 The stream runs after the view has returned, in the same thread (a2wsgi runs a response's iteration in the
 thread of its view), so on the request's database connection: it sets the tenant's schema itself and reads
@@ -22,34 +23,34 @@ from django.db import connection, transaction
 
 from auditlog.conf import auditlog_setting
 from auditlog.errors import SERVER_ERROR, error_body
-from search.audience import Audience, event_view
+from search.audience import Audience
 from search.filters import EventFilter
 
 from .formats import json_bytes, writer_for
-from .selectors import events_stream
+from .selectors import export_lines
 
 logger = logging.getLogger(__name__)
 
 
 def export_chunks(tenant, f: EventFilter, audience: Audience, fmt: str) -> Iterator[bytes]:
-    """The export as byte chunks. Its first chunk comes once the first rows are fetched (or none match)."""
-    writer = writer_for(fmt)
+    """The export as byte chunks, one per batch of lines fetched. Its first chunk comes once the first rows are
+    fetched (or none match)."""
+    writer = writer_for(fmt, tenant, audience)
     connection.set_tenant(tenant)
     with transaction.atomic():
-        events = events_stream(f, chunk_size=auditlog_setting("EXPORT_FETCH_ROWS"))
+        batches = export_lines(f, fmt, chunk_size=auditlog_setting("EXPORT_FETCH_ROWS"))
         try:
-            pending = writer.head()
-            for event in events:
-                chunk = writer.add(event_view(event, audience))
-                if pending:
-                    chunk, pending = pending + (chunk or b""), b""
-                if chunk:
-                    yield chunk
-            yield pending + writer.close()
+            head = writer.head()
+            for lines in batches:
+                chunk = writer.chunk(lines)
+                if head:
+                    chunk, head = head + chunk, b""
+                yield chunk
+            yield head + writer.tail()
         finally:
             # The cursor is closed while its transaction lives (also when the stream is closed early): closed
             # after the rollback, it would no longer exist.
-            events.close()
+            batches.close()
 
 
 class PrimedStream:
