@@ -244,7 +244,7 @@ def test_bad_input_is_a_form_error_never_a_500(world, client, query, field, mess
         assert page.status_code == 200
         return
     assert page.status_code == 400, html[:300]
-    errors = re.search(rf'<ul class="errorlist" id="id_{field}_errors">(.*?)</ul>', html, re.S)
+    errors = re.search(rf'<ul class="errorlist" id="id_{field}_error">(.*?)</ul>', html, re.S)
     assert errors, html
     assert message in errors.group(1)
     assert "<svg " not in html  # nothing counted under filters that mean nothing

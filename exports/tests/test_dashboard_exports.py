@@ -181,7 +181,7 @@ def test_bad_input_is_a_form_error_and_stores_nothing(world, client, form, field
     response = signed_in(client, world.acme, Role.AUDITOR).post(URL, form)
     html = response.content.decode()
     assert response.status_code == 400, html[:300]
-    errors = re.search(rf'<ul class="errorlist" id="id_{field}_errors">(.*?)</ul>', html, re.S)
+    errors = re.search(rf'<ul class="errorlist" id="id_{field}_error">(.*?)</ul>', html, re.S)
     assert errors and message in errors.group(1), html
     assert jobs_of(world.acme.tenant) == []
 

@@ -342,3 +342,17 @@ def test_a_password_change_needs_the_csrf_token_and_a_session(changer):
     changer.refresh_from_db()
     assert changer.check_password(PASSWORD)
     assert Client().get("/app/account/password")["Location"].startswith("/app/login?next=")
+
+
+def test_a_fields_errors_are_named_by_its_aria_describedby(changer):
+    """Django links an input to `<id>_error` when it has errors; the dashboard's field template must give its
+    error list that id, or screen readers announce nothing."""
+    import re
+
+    client = csrf_client()
+    sign_in(client, changer.username)
+    html = change(client, PASSWORD, "short").content.decode()
+    described = {ref for refs in re.findall(r'aria-describedby="([^"]+)"', html) for ref in refs.split()}
+    assert "id_new_password2_error" in described or "id_new_password1_error" in described
+    for ref in described:
+        assert f'id="{ref}"' in html, ref

@@ -225,8 +225,8 @@ def _tenant_rows_max(tenant: Tenant) -> dict:
 
     connection.set_tenant(tenant)
     try:
-        return {model: model.objects.order_by("-pk").values_list("pk", flat=True).first() or 0 for model in (
-            AlertRule, ExportJob)}  # fmt: skip
+        # The rows that exist now (export jobs have random UUID keys: no "greater than the last" to go by).
+        return {model: set(model.objects.values_list("pk", flat=True)) for model in (AlertRule, ExportJob)}
     finally:
         connection.set_schema_to_public()
 
@@ -246,8 +246,8 @@ def committed_cleanup(committed_world):
     connection.set_schema_to_public()
     for tenant in tenants:
         connection.set_tenant(tenant)
-        for model, last in tenant_before[tenant.pk].items():
-            model.objects.filter(pk__gt=last).delete()
+        for model, existing in tenant_before[tenant.pk].items():
+            model.objects.exclude(pk__in=existing).delete()
         connection.set_schema_to_public()
     for model in reversed(public):
         model.objects.filter(pk__gt=before[model]).delete()
