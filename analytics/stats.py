@@ -280,12 +280,36 @@ def _from_cube(f: EventFilter, interval: str, sets: list[str]) -> list[dict]:
     return [out, *_events_edges(f, edges, interval, sets)]
 
 
+def _month_pieces(table_days: str, table_months: str, low: datetime | None, high: datetime | None) -> list:
+    """Whole days [low, high) as signed pieces (table, low, high, sign): whole months from the monthly table, the days
+    beside them from the daily one, and days filling most of a month as that month less the other days (fewer rows)."""
+    month_low, month_high = low and month_ceil(low), high and month_floor(high)
+    if low and high and month_low >= month_high:  # no whole month inside: the days of one month or two
+        if month_floor(low) != month_floor(high - DAY):
+            return [*_month_pieces(table_days, table_months, low, month_ceil(low)),
+                    *_month_pieces(table_days, table_months, month_ceil(low), high)]  # fmt: skip
+        month = month_floor(low)
+        following = month_ceil(month + DAY)
+        if (high - low) * 2 > following - month:
+            return [
+                (table_months, month, following, 1),
+                (table_days, month, low, -1),
+                (table_days, high, following, -1),
+            ]
+        return [(table_days, low, high, 1)]
+    pieces = [(table_months, month_low, month_high, 1)]
+    if low and low != month_low:
+        pieces += _month_pieces(table_days, table_months, low, month_low)
+    if high and high != month_high:
+        pieces += _month_pieces(table_days, table_months, month_high, high)
+    return [piece for piece in pieces if piece[1] is None or piece[2] is None or piece[1] < piece[2]]
+
+
 def _from_actors(f: EventFilter, interval: str) -> list[dict]:
-    """Actors from the monthly counts for the whole months of the range, the daily counts for its other whole
-    days, and the event table for its partial days at the ends. From one table alone, only the top ones are read.
-    Filtered on one dimension: the counts per actor and value of its values."""
+    """Actors from the monthly and daily counts for the whole days of the range (see _month_pieces), the event table
+    for its partial days at the ends; one statement, so one snapshot. From one table alone, only the top ones are
+    read. Filtered on one dimension: the counts per actor and value of its values."""
     start, end, edges = _split(f, day_floor, DAY)
-    month_start, month_end = start and month_ceil(start), end and month_floor(end)
     dimensions = _filtered_dimensions(f)
     days, months = "analytics_rollup_actors", "analytics_rollup_actor_months"
     of_values, of_values_params = "", []
@@ -295,27 +319,23 @@ def _from_actors(f: EventFilter, interval: str) -> list[dict]:
             " AND dimension = %s AND value = ANY(%s)",
             [dimensions[0], f.columns[dimensions[0]]],
         )
-    pieces = []  # (table, start, end)
-    if month_start and month_end and month_start >= month_end:
-        pieces.append((days, start, end))
-    else:
-        pieces.append((months, month_start, month_end))
-        if start and start != month_start:
-            pieces.append((days, start, month_start))
-        if end and end != month_end:
-            pieces.append((days, month_end, end))
-    out = []
-    for table, low, high in pieces:
-        clause, params = _rollup_where(low, high, f.access_trail)
-        sql = f"SELECT actor_id, actor_type, sum(count) AS n FROM {table} WHERE {clause}{of_values} GROUP BY 1, 2"
-        params += of_values_params
-        if len(pieces) == 1 and not edges:
-            sql += ' ORDER BY n DESC, actor_id COLLATE "C", actor_type COLLATE "C" LIMIT %s'
-            params.append(TOP_ACTORS)
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            out.append({"actor": [((actor_id, actor_type), int(n)) for actor_id, actor_type, n in cursor.fetchall()]})
-    return [*out, *_events_edges(f, edges, interval, ["actor"])]
+    pieces = _month_pieces(days, months, start, end)
+    sqls, params = [], []
+    for table, low, high, sign in pieces:
+        clause, piece_params = _rollup_where(low, high, f.access_trail)
+        sqls.append(
+            f"SELECT actor_id, actor_type, {sign} * sum(count) AS n FROM {table} "
+            f"WHERE {clause}{of_values} GROUP BY 1, 2"
+        )
+        params += piece_params + of_values_params
+    sql = " UNION ALL ".join(sqls)
+    if len(pieces) == 1 and not edges:
+        sql += ' ORDER BY n DESC, actor_id COLLATE "C", actor_type COLLATE "C" LIMIT %s'
+        params.append(TOP_ACTORS)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        out = {"actor": [((actor_id, actor_type), int(n)) for actor_id, actor_type, n in cursor.fetchall()]}
+    return [out, *_events_edges(f, edges, interval, ["actor"])]
 
 
 def _events_relation(f: EventFilter) -> tuple[str, list]:

@@ -18,7 +18,7 @@ from analytics.models import (
     ValueRollup,
 )
 from analytics.rollups import day_floor, rollups_rebuild, rollups_relay_handler
-from analytics.stats import interval_pick, log_stats, stats_plan
+from analytics.stats import _month_pieces, interval_pick, log_stats, stats_plan
 from ingest.models import Event
 from ingest.relay import relay_drain
 from ingest.services import ACCESS_TRAIL_SOURCE, events_record
@@ -448,3 +448,20 @@ def test_the_default_interval_follows_the_time_range(world, api):
         assert body["interval"] == interval
         assert body["total"] == 0
     assert client.get("/api/v1/logs/stats").json()["interval"] == "day"
+
+
+def test_actor_pieces_cover_each_day_of_the_range_exactly_once():
+    rng = random.Random(5)
+    base = datetime(2024, 1, 1, tzinfo=UTC)
+    for _ in range(300):
+        low = base + timedelta(days=rng.randint(0, 400))
+        high = low + timedelta(days=rng.randint(1, 120))
+        net: Counter = Counter()
+        for table, start, end, sign in _month_pieces("days", "months", low, high):
+            day = start
+            while day < end:
+                net[day] += sign
+                day += timedelta(days=1)
+            assert table == "months" or sign == -1 or (end - start) * 2 <= timedelta(days=62), (low, high)
+        assert +net == Counter({low + timedelta(days=i): 1 for i in range((high - low).days)}), (low, high)
+        assert not -net, (low, high)
