@@ -8,7 +8,7 @@ bad value is a form error with the parser's message.
 """
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from urllib.parse import urlencode
 
 from django import forms
@@ -19,16 +19,9 @@ from auditlog.errors import FieldErrors
 from ingest.models import Severity
 
 from .filters import EventFilter, parse_filters
+from .forms import CUSTOM, PRESETS, preset_choices
 
-PRESETS = {
-    "15m": ("Last 15 minutes", timedelta(minutes=15)),
-    "1h": ("Last hour", timedelta(hours=1)),
-    "24h": ("Last 24 hours", timedelta(hours=24)),
-    "7d": ("Last 7 days", timedelta(days=7)),
-    "30d": ("Last 30 days", timedelta(days=30)),
-}
-CUSTOM = "custom"
-RANGE_CHOICES = [("", "Any time"), *((key, label) for key, (label, _delta) in PRESETS.items()), (CUSTOM, "Custom")]
+RANGE_CHOICES = [("", "Any time"), *preset_choices(*PRESETS), (CUSTOM, "Custom")]
 # A `datetime-local` value: no offset, read as UTC (the form's labels say so).
 _LOCAL_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d(\.\d{1,6})?)?$")
 COMMA_HELP = "Comma list for any of."
