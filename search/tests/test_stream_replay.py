@@ -114,11 +114,18 @@ def slow_client(monkeypatch):
     return monkeypatch
 
 
-async def lag(comm, key: str, batches: list[list[dict]]) -> tuple[list[dict], str]:
-    """Write the batches faster than the client reads; (the events it got, the resume cursor) once it lagged."""
+async def lag(comm, key: str, batches: list[list[dict]], *, busy: bool = False) -> tuple[list[dict], str]:
+    """Write the batches faster than the client reads; (the events it got, the resume cursor) once it lagged.
+
+    Unless the client is `busy` already (replaying), the first batch is written alone and its first event awaited,
+    so the client is sending when the others come (all at once, they could overflow its queue before it sent any)."""
+    messages = []
+    if not busy:
+        await written(key, batches[0])
+        messages.append(orjson.loads((await comm.receive_output(5))["text"]))
+        batches = batches[1:]
     for bodies in batches:
         await written(key, bodies)
-    messages = []
     while (output := await comm.receive_output(5))["type"] == "websocket.send":
         messages.append(orjson.loads(output["text"]))
     assert output == {"type": "websocket.close", "code": 4008}
@@ -185,7 +192,7 @@ async def test_a_lag_during_the_replay_resumes_after_the_last_event_replayed(
     since = cursor_encode(datetime.now(UTC) - timedelta(minutes=5), UUID(int=0))
     comm = await opened(tail({"source": marker, "since": since}, token=w.acme.keys["read"]))
     live = [[event_body(source=marker, message=f"live {i}")] for i in range(2)]
-    events, resume = await lag(comm, w.acme.keys["ingest"], live)  # written while the first is replayed
+    events, resume = await lag(comm, w.acme.keys["ingest"], live, busy=True)  # written while the first is replayed
     assert len(events) == 1 and resume == events[0]["cursor"]
 
     slow_client.undo()
