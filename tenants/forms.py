@@ -146,6 +146,12 @@ LIMIT_LABELS = {
 }
 
 
+def _lines_field(label: str, help_text: str, rows: int = 4) -> forms.CharField:
+    """A list typed one entry a line (split and checked by the settings service)."""
+    textarea = forms.Textarea(attrs={"rows": rows, "spellcheck": "false"})
+    return forms.CharField(label=label, required=False, widget=textarea, help_text=help_text)
+
+
 class PolicyForm(forms.Form):
     """What PATCH /api/v1/settings takes, one list entry a line; checked whole by the settings service."""
 
@@ -153,30 +159,23 @@ class PolicyForm(forms.Form):
         label="Retention (days)",
         help_text=f"Events older than this are archived, then deleted. 1 to {RETENTION_MAX_DAYS}.",
     )
-    masking_keys = forms.CharField(
-        label="Masked key names",
-        required=False,
-        widget=forms.Textarea(attrs={"rows": 4, "spellcheck": "false"}),
-        help_text=f"One a line (up to {MASK_KEYS_MAX}); their values are masked wherever they occur, any case.",
+    masking_keys = _lines_field(
+        "Masked key names",
+        f"One a line (up to {MASK_KEYS_MAX}); their values are masked wherever they occur, any case.",
     )
-    masking_paths = forms.CharField(
-        label="Masked paths",
-        required=False,
-        widget=forms.Textarea(attrs={"rows": 4, "spellcheck": "false"}),
-        help_text=f"One a line (up to {MASK_PATHS_MAX}): message, actor.name, actor.email, resource.name, "
+    masking_paths = _lines_field(
+        "Masked paths",
+        f"One a line (up to {MASK_PATHS_MAX}): message, actor.name, actor.email, resource.name, "
         "context.user_agent, or a dotted path under metadata, changes.before, changes.after.",
     )
-    masking_patterns = forms.CharField(
-        label="Masked patterns (RE2)",
-        required=False,
-        widget=forms.Textarea(attrs={"rows": 4, "spellcheck": "false"}),
-        help_text=f"One RE2 regular expression a line (up to {MASK_PATTERNS_MAX}); what they match is masked.",
+    masking_patterns = _lines_field(
+        "Masked patterns (RE2)",
+        f"One RE2 regular expression a line (up to {MASK_PATTERNS_MAX}); what they match is masked.",
     )
-    sensitive_fields = forms.CharField(
-        label="Sensitive fields (encrypted at rest)",
-        required=False,
-        widget=forms.Textarea(attrs={"rows": 3, "spellcheck": "false"}),
-        help_text=f"One dotted path under metadata a line (up to {SENSITIVE_MAX}), such as metadata.card.holder.",
+    sensitive_fields = _lines_field(
+        "Sensitive fields (encrypted at rest)",
+        f"One dotted path under metadata a line (up to {SENSITIVE_MAX}), such as metadata.card.holder.",
+        rows=3,
     )
 
     # Where the settings service's error paths land on this form.

@@ -134,11 +134,11 @@ class CubeRollup(models.Model):
         return f"{self.bucket:%Y-%m-%d} {'/'.join(values)}: {self.count}"
 
 
-class ActorValueRollup(models.Model):
-    """Per day, one dimension's value and one actor, and its count."""
+class _ActorValueCounts(models.Model):
+    """Per period, one dimension's value and one actor, and its count (the period is the subclass's)."""
 
     id = models.BigAutoField(primary_key=True)
-    bucket = models.DateTimeField()  # the day (UTC)
+    bucket = models.DateTimeField()  # the period's first instant (UTC)
     dimension = models.TextField()  # action, severity, resource_type or source
     value = models.TextField(null=True)  # a source may be missing
     actor_id = models.TextField()
@@ -146,45 +146,42 @@ class ActorValueRollup(models.Model):
     trail = models.BooleanField()
     count = models.BigIntegerField()
 
+    # A question seeks its dimension and value, then reads the periods of its range.
+    KEY = ["dimension", "value", "bucket", "actor_id", "actor_type", "trail"]
+    PERIOD_FORMAT = "%Y-%m-%d"
+
+    class Meta:
+        abstract = True
+
+    def __str__(self):
+        period = f"{self.bucket:{self.PERIOD_FORMAT}}"
+        return f"{period} {self.dimension}={self.value} {self.actor_type}:{self.actor_id}: {self.count}"
+
+
+class ActorValueRollup(_ActorValueCounts):
+    """Per day, one dimension's value and one actor, and its count."""
+
     class Meta:
         db_table = "analytics_rollup_actor_values"
         constraints = [
-            # A question seeks its dimension and value, then reads the days of its range.
             models.UniqueConstraint(
-                fields=["dimension", "value", "bucket", "actor_id", "actor_type", "trail"],
-                name="analytics_rollup_actor_values_key",
-                nulls_distinct=False,
+                fields=_ActorValueCounts.KEY, name="analytics_rollup_actor_values_key", nulls_distinct=False
             )
         ]
 
-    def __str__(self):
-        return f"{self.bucket:%Y-%m-%d} {self.dimension}={self.value} {self.actor_type}:{self.actor_id}: {self.count}"
 
-
-class ActorValueMonthRollup(models.Model):
+class ActorValueMonthRollup(_ActorValueCounts):
     """ActorValueRollup by the month (UTC), for the whole months of long ranges."""
 
-    id = models.BigAutoField(primary_key=True)
-    bucket = models.DateTimeField()  # the first day of the month
-    dimension = models.TextField()
-    value = models.TextField(null=True)
-    actor_id = models.TextField()
-    actor_type = models.TextField()
-    trail = models.BooleanField()
-    count = models.BigIntegerField()
+    PERIOD_FORMAT = "%Y-%m"
 
     class Meta:
         db_table = "analytics_rollup_actor_value_months"
         constraints = [
             models.UniqueConstraint(
-                fields=["dimension", "value", "bucket", "actor_id", "actor_type", "trail"],
-                name="analytics_rollup_actor_value_months_key",
-                nulls_distinct=False,
+                fields=_ActorValueCounts.KEY, name="analytics_rollup_actor_value_months_key", nulls_distinct=False
             )
         ]
-
-    def __str__(self):
-        return f"{self.bucket:%Y-%m} {self.dimension}={self.value} {self.actor_type}:{self.actor_id}: {self.count}"
 
 
 class RollupCounted(models.Model):
