@@ -1,13 +1,15 @@
 """Benchmark of the audit-log service against raw PostgreSQL on this machine (SPEC "Targets").
 
-    .venv/bin/python bench/run.py [--events 1000000] [--duration 20] [--connections 64] [--port 8100]
+    .venv/bin/python bench/run.py [--events 1000000] [--duration 20] [--connections 64] [--rate 1000] [--port 8100]
+    .venv/bin/python bench/run.py --ingest-only   # only the ingest benchmarks (no data set needed)
 
 1. Sets up Django and the `bench` tenant (created when missing) with fresh ingest and read keys,
    revoked again at the end.
 2. Tops the tenant up to --events synthetic events (COPY; repeat runs load only what is missing).
 3. Starts uvicorn as scripts/run.sh does, and stops it at the end, on error or Ctrl-C.
 4. Measures, each next to a raw psycopg baseline of the same rows or SQL from the same run:
-   single-event POST (wrk) against INSERT-per-commit, bulk POST against COPY (both into schema
+   single-event POST, closed loop (wrk, the maximum rate) and open loop (bench/paced.py, a constant --rate,
+   latency from each request's scheduled time) against INSERT-per-commit, bulk POST against COPY (both into schema
    bench_baseline, built from the migration's SQL), and first pages of search over HTTP against
    the SQL the service runs. The rows the ingest benchmarks add are deleted before the search, so
    the data set keeps its size.
@@ -49,6 +51,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--events", type=int, default=1_000_000, help="events in the tenant for the search runs")
     parser.add_argument("--duration", type=int, default=20, help="seconds of single-event ingest (and baseline)")
     parser.add_argument("--connections", type=int, default=64, help="wrk connections (2 threads)")
+    parser.add_argument("--rate", type=int, default=1000, help="single events per second of the open-loop run")
+    parser.add_argument("--paced-connections", type=int, default=64, help="connections of the open-loop client")
     parser.add_argument("--port", type=int, default=8100)
     parser.add_argument("--workers", type=int, default=4, help="uvicorn worker processes")
     parser.add_argument("--bulk-events", type=int, default=100_000, help="events sent in bulk (1,000 per request)")
@@ -63,6 +67,7 @@ def parse_args() -> argparse.Namespace:
         help="uvicorn workers of the live run (a WebSocket process of its own, as in docker-compose)",
     )
     parser.add_argument("--live-only", action="store_true", help="measure only the live tail (no data set needed)")
+    parser.add_argument("--ingest-only", action="store_true", help="measure only ingest (no data set needed)")
     args = parser.parse_args()
     if args.connections < 2 or args.bulk_events < BULK_BATCH:
         parser.error(f"--connections needs at least 2 and --bulk-events at least {BULK_BATCH}.")
@@ -83,6 +88,12 @@ def measure_ingest(args, tenant) -> dict:
         args.port, tenant.ingest_key, [body_of(r) for r in rows], schema=tenant.schema,
         connections=args.connections, duration=args.duration, bodies_path=RESULTS / "single_bodies.ndjson",
     )  # fmt: skip
+    time.sleep(2)  # the closed loop's last requests and connections settle
+    log(f"single POST /api/v1/logs: open loop, {args.rate}/s, {args.duration} s, {args.paced_connections} connections")
+    paced = writes.paced_rate(
+        args.port, tenant.ingest_key, schema=tenant.schema, rate=args.rate, duration=args.duration,
+        connections=args.paced_connections, bodies_path=RESULTS / "single_bodies.ndjson",
+    )  # fmt: skip
     log(f"baseline: INSERT per commit, {INSERT_THREADS} connections, {args.duration} s")
     insert = baseline.insert_rate(rows, threads=INSERT_THREADS, duration=args.duration)
 
@@ -93,7 +104,7 @@ def measure_ingest(args, tenant) -> dict:
     bulk = writes.bulk_rate(args.port, tenant.ingest_key, bodies, events_per_body=BULK_BATCH, clients=args.bulk_clients)
     log(f"baseline: COPY, {args.bulk_clients} connections")
     copy = baseline.copy_rate([copy_text(b) for b in batches], rows_per_batch=BULK_BATCH, clients=args.bulk_clients)
-    return {"single": single, "insert": insert, "bulk": bulk, "copy": copy}
+    return {"single": single, "paced": paced, "insert": insert, "bulk": bulk, "copy": copy}
 
 
 def measure_live(args, tenant) -> list[dict]:
@@ -134,12 +145,45 @@ def live_only(args):
     print(text)
 
 
+def ingest_only(args):
+    """--ingest-only: just the ingest benchmarks, against the bench tenant as it is; the table goes to
+    results/ingest.md."""
+    tenant = bench_tenant()
+    try:
+        baseline.create_schema()
+        with Server(args.port, args.workers, RESULTS / "uvicorn.log") as server:
+            started = now()
+            ingest = measure_ingest(args, tenant)
+            dataset.delete_received_since(tenant.schema, started)
+        errors = server.error_lines()
+    finally:
+        tenant.revoke_keys()
+    run = report.Run(machine=report.machine(), settings=_settings(args, None, 0), searches=[], server_errors=errors,
+                     duration_s=time.monotonic() - _started, **ingest)  # fmt: skip
+    text = "\n".join(["# Ingest", "", f"Machine: {run.machine}.", f"Run: {run.settings}.", "",
+                      *report.ingest_table(run), "", *report.server_lines(run), ""])  # fmt: skip
+    (RESULTS / "ingest.md").write_text(text)
+    print(text)
+
+
+def _settings(args, events: int | None, loaded: int) -> str:
+    tenant_size = f"{events:,} events in the tenant ({loaded:,} loaded by this run); " if events is not None else ""
+    return (
+        f"{tenant_size}uvicorn {args.workers} workers; wrk 2 threads x {args.connections} connections x "
+        f"{args.duration} s; open loop {args.rate}/s x {args.duration} s over {args.paced_connections} connections; "
+        f"baseline {INSERT_THREADS} connections; bulk {args.bulk_events:,} events in requests of {BULK_BATCH:,} "
+        f"from {args.bulk_clients} clients, COPY from as many connections"
+    )
+
+
 def main():
     args = parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwind: stop the server, revoke the keys
     RESULTS.mkdir(exist_ok=True)
     if args.live_only:
         return live_only(args)
+    if args.ingest_only:
+        return ingest_only(args)
     machine = report.machine()
     tenant = bench_tenant()
     try:
@@ -172,10 +216,7 @@ def main():
     finally:
         tenant.revoke_keys()
     settings = (
-        f"{events:,} events in tenant `{tenant.tenant.slug}` ({loaded:,} loaded by this run); uvicorn {args.workers} "
-        f"workers; wrk 2 threads x {args.connections} connections x {args.duration} s, baseline {INSERT_THREADS} "
-        f"connections; bulk {args.bulk_events:,} events in requests of {BULK_BATCH:,} from {args.bulk_clients} "
-        f"clients, COPY from as many connections; search {args.search_requests} requests per query after "
+        f"{_settings(args, events, loaded)}; search {args.search_requests} requests per query after "
         f"{reads.WARMUP} warm-up, at most {reads.MAX_SECONDS} s per query and side; live tail on uvicorn "
         f"{args.live_workers} workers"
     )

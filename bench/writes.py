@@ -1,9 +1,11 @@
-"""Ingest through the service: single events with wrk, bulk requests from a few keep-alive clients."""
+"""Ingest through the service: single events with wrk (closed loop) and at a constant rate (open loop, bench/paced.py),
+bulk requests from a few keep-alive clients."""
 
 import http.client
 import json
 import os
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -16,6 +18,7 @@ from .stats import Latencies
 from .workers import Pending, run_threads
 
 LUA_SCRIPT = Path(__file__).with_name("post_event.lua")
+PACED_CLIENT = Path(__file__).with_name("paced.py")
 
 
 class DatabaseWatch:
@@ -86,6 +89,26 @@ def single_rate(
         "db_peak_connections": database.peak,
         "db_sessions_per_request": database.sessions / max(out["requests"], 1),
     }
+
+
+def paced_rate(
+    port: int, key: str, *, schema: str, rate: int, duration: int, connections: int, bodies_path: Path
+) -> dict:
+    """bench/paced.py POSTs /api/v1/logs at `rate` per second for `duration` s (bodies from single_rate's file),
+    in a process of its own, which reports its CPU use; rows stored are counted before and after."""
+    before = event_count(schema)
+    command = [
+        sys.executable, str(PACED_CLIENT), "--port", str(port), "--rate", str(rate), "--duration", str(duration),
+        "--connections", str(connections), "--bodies", str(bodies_path),
+    ]  # fmt: skip
+    result = subprocess.run(command, env={**os.environ, "BENCH_KEY": key}, capture_output=True, text=True)
+    for line in result.stdout.splitlines():
+        if line.startswith("BENCH_JSON "):
+            out = json.loads(line.removeprefix("BENCH_JSON "))
+            break
+    else:
+        raise RuntimeError(f"bench/paced.py failed (exit {result.returncode}):\n{result.stdout}\n{result.stderr}")
+    return {**out, "stored": event_count(schema) - before}
 
 
 def bulk_rate(port: int, key: str, bodies: list[bytes], *, events_per_body: int, clients: int) -> dict:
