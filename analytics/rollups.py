@@ -129,6 +129,47 @@ def _upsert_actors(cursor, counts: Counter, table: str = "analytics_rollup_actor
     )
 
 
+def _insert_facts(cursor, facts: list[tuple]) -> None:
+    """One fact per event: (occurred_at, action, severity, resource_type, source or '', actor_type, actor_id).
+
+    New combinations and actors are numbered first (sorted: concurrent batches take their key locks in one order),
+    then the facts are inserted with their numbers, in a second statement that sees the first one's rows."""
+    if not facts:
+        return
+    combinations = sorted({fact[1:6] for fact in facts})
+    actors = sorted({(fact[6], fact[5]) for fact in facts})
+    cursor.execute(
+        """
+        WITH new_combinations AS (
+            INSERT INTO analytics_stats_combination (action, severity, resource_type, source, actor_type, trail)
+            SELECT *, c.source = %s FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[])
+                AS c(action, severity, resource_type, source, actor_type)
+            ON CONFLICT DO NOTHING
+        )
+        INSERT INTO analytics_stats_actor (actor_id, actor_type) SELECT * FROM unnest(%s::text[], %s::text[])
+        ON CONFLICT DO NOTHING
+        """,
+        [
+            ACCESS_TRAIL_SOURCE,
+            *(list(column) for column in zip(*combinations, strict=True)),
+            *(list(column) for column in zip(*actors, strict=True)),
+        ],  # fmt: skip
+    )
+    cursor.execute(
+        """
+        INSERT INTO analytics_stats_fact (occurred_at, combination, actor)
+        SELECT f.occurred_at, c.id, a.id
+        FROM unnest(%s::timestamptz[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[])
+            AS f(occurred_at, action, severity, resource_type, source, actor_type, actor_id)
+        JOIN analytics_stats_combination c
+            ON (c.action, c.severity, c.resource_type, c.source, c.actor_type)
+             = (f.action, f.severity, f.resource_type, f.source, f.actor_type)
+        JOIN analytics_stats_actor a ON (a.actor_id, a.actor_type) = (f.actor_id, f.actor_type)
+        """,
+        [list(column) for column in zip(*sorted(facts), strict=True)],
+    )
+
+
 def rollups_count(events: list[Event]) -> int:
     """Add these events to the rollups, each at most once ever; returns how many were new."""
     if not events:
@@ -146,6 +187,7 @@ def rollups_count(events: list[Event]) -> int:
         cube: Counter = Counter()
         actor_values: Counter = Counter()
         actor_value_months: Counter = Counter()
+        facts: list[tuple] = []
         counted = 0
         for e in events:
             if e.id not in new:
@@ -162,12 +204,14 @@ def rollups_count(events: list[Event]) -> int:
             cube.update(cube_keys(day, row, trail))
             actors[(day, e.actor_id, e.actor_type, trail)] += 1
             months[(month, e.actor_id, e.actor_type, trail)] += 1
+            facts.append((e.occurred_at, *row[:3], row[3] or "", e.actor_type, e.actor_id))
         _upsert_values(cursor, values)
         _upsert_actors(cursor, actors)
         _upsert_actors(cursor, months, "analytics_rollup_actor_months")
         _upsert_cube(cursor, cube)
         _upsert_actor_values(cursor, actor_values, "analytics_rollup_actor_values")
         _upsert_actor_values(cursor, actor_value_months, "analytics_rollup_actor_value_months")
+        _insert_facts(cursor, facts)
         cursor.execute(
             "DELETE FROM analytics_rollup_counted WHERE counted_at < now() - make_interval(days => %s)",
             [MARKER_DAYS],
@@ -225,6 +269,48 @@ def cube_rebuild(cursor, since: datetime | None, before: datetime | None) -> Non
     )
 
 
+def facts_rebuild(cursor, since: datetime | None, before: datetime | None) -> None:
+    """Recount the facts of [since, before) from the event table, in the caller's transaction (which has locked
+    the facts): number the combinations and actors they need, then insert them in time order (the BRIN on
+    occurred_at stays tight)."""
+    where, params = _range("occurred_at", since, before)
+    cursor.execute(f"DELETE FROM analytics_stats_fact WHERE {where}", params)
+    where, params = _range("e.occurred_at", since, before)
+    cursor.execute(
+        f"""
+        INSERT INTO analytics_stats_combination (action, severity, resource_type, source, actor_type, trail)
+        SELECT DISTINCT e.action, e.severity, e.resource_type, coalesce(e.source, ''), e.actor_type,
+               e.source IS NOT DISTINCT FROM %s
+        FROM ingest_event e WHERE {where}
+        ORDER BY 1, 2, 3, 4, 5
+        ON CONFLICT DO NOTHING
+        """,
+        [ACCESS_TRAIL_SOURCE, *params],
+    )
+    cursor.execute(
+        f"""
+        INSERT INTO analytics_stats_actor (actor_id, actor_type)
+        SELECT DISTINCT e.actor_id, e.actor_type FROM ingest_event e WHERE {where} ORDER BY 1, 2
+        ON CONFLICT DO NOTHING
+        """,
+        params,
+    )
+    cursor.execute(
+        f"""
+        INSERT INTO analytics_stats_fact (occurred_at, combination, actor)
+        SELECT e.occurred_at, c.id, a.id
+        FROM ingest_event e
+        JOIN analytics_stats_combination c
+            ON (c.action, c.severity, c.resource_type, c.source, c.actor_type)
+             = (e.action, e.severity, e.resource_type, coalesce(e.source, ''), e.actor_type)
+        JOIN analytics_stats_actor a ON (a.actor_id, a.actor_type) = (e.actor_id, e.actor_type)
+        WHERE {where} AND {_NOT_PENDING}
+        ORDER BY e.occurred_at
+        """,
+        [*params, RELAY_HANDLER_NAME],
+    )
+
+
 def actor_values_rebuild(cursor, since: datetime | None, before: datetime | None) -> None:
     """Recount the counts per actor and value over the whole months of [since, before) (the days from the event
     table, the months from the days), in the caller's transaction (which has locked the rollup tables)."""
@@ -273,10 +359,11 @@ def rollups_rebuild(*, since: datetime | None = None, before: datetime | None = 
         cursor.execute("SET LOCAL work_mem = '256MB'")  # the groups of millions of events, in memory
         cursor.execute(
             "LOCK TABLE analytics_rollup_values, analytics_rollup_actors, analytics_rollup_actor_months, "
-            "analytics_rollup_cube, analytics_rollup_actor_values, analytics_rollup_actor_value_months "
-            "IN SHARE ROW EXCLUSIVE MODE"
+            "analytics_rollup_cube, analytics_rollup_actor_values, analytics_rollup_actor_value_months, "
+            "analytics_stats_fact IN SHARE ROW EXCLUSIVE MODE"
         )
         cube_rebuild(cursor, since, before)
+        facts_rebuild(cursor, *hours)
         actor_values_rebuild(cursor, since, before)
         where, params = _range("bucket", *hours)
         cursor.execute(f"DELETE FROM analytics_rollup_values WHERE {where}", params)

@@ -43,6 +43,7 @@ TOP_VALUES = 20  # per dimension
 TOP_ACTORS = 10
 MAX_BUCKETS = 5000  # of a series: 3.5 days by the minute, 208 days by the hour
 DIMENSIONS = ("action", "severity", "resource_type", "source")
+FACT_COLUMNS = {*DIMENSIONS, "actor_type"}  # the list filters a Combination holds
 
 
 @dataclass
@@ -107,29 +108,35 @@ def _filtered_dimensions(f: EventFilter) -> list[str]:
     return [d for d in DIMENSIONS if d in f.columns]
 
 
+def _structured(f: EventFilter) -> bool:
+    """Filtered only on time and the columns the facts know (the facts answer it exactly)."""
+    return not (f.ips or f.tags or f.q or f.metadata) and set(f.columns) <= FACT_COLUMNS
+
+
 def stats_plan(f: EventFilter, interval: str, *, use_rollups: bool = True) -> StatsPlan:
-    structured = use_rollups and not (f.ips or f.tags or f.q or f.metadata) and set(f.columns) <= set(DIMENSIONS)
-    if not structured:
+    if not (use_rollups and _structured(f)):
         return StatsPlan("events", "events", "events")
+    if "actor_type" in f.columns:  # the rollups do not count by actor type
+        return StatsPlan("facts", "facts", "facts")
     dimensions = _filtered_dimensions(f)
     whole_hours = interval != "minute" and _split(f, hour_floor, HOUR) is not None
     whole_days = _split(f, day_floor, DAY) is not None
     if not dimensions:  # only time: the overview of a period
         return StatsPlan(
-            series="values" if whole_hours else "events",
-            dimensions="values" if whole_hours else "events",
-            actors="actors" if whole_days else "events",
+            series="values" if whole_hours else "facts",
+            dimensions="values" if whole_hours else "facts",
+            actors="actors" if whole_days else "facts",
         )
     if len(dimensions) == 1 and whole_hours:
-        series = "values"  # the hourly counts of the filtered values: partial hours only from the event table
+        series = "values"  # the hourly counts of the filtered values: partial hours from the facts
     elif interval == "day" and whole_days:
         series = "cube"
     else:
-        series = "events"
+        series = "facts"
     return StatsPlan(
         series=series,
-        dimensions="cube" if whole_days else "events",
-        actors="actor_values" if len(dimensions) == 1 and whole_days else "events",
+        dimensions="cube" if whole_days else "facts",
+        actors="actor_values" if len(dimensions) == 1 and whole_days else "facts",
     )
 
 
@@ -187,10 +194,84 @@ def _rollup_where(start, end, access_trail: bool) -> tuple[str, list]:
 
 
 def _events_edges(f: EventFilter, edges: list, interval: str, sets: list[str]) -> list[dict]:
-    out = []
-    for low, high in edges:
-        relation, params = _events_relation(replace(f, time_from=low, time_to=high))
-        out.append(_grouped(relation, params, time_col="occurred_at", count="count(*)", interval=interval, sets=sets))
+    """The partial hours (days) at the ends of a range: from the facts (the rollups' questions are structured)."""
+    return [_from_facts(replace(f, time_from=low, time_to=high), interval, sets) for low, high in edges]
+
+
+def _from_facts(f: EventFilter, interval: str, sets: list[str], *, top_actors: bool = False) -> dict:
+    """The named sets counted from the facts of [from, to): one pass over the facts of the filter's combinations
+    (one range of the (combination, occurred_at) index each), grouped by bucket, combination and actor number; the
+    combinations then summed per dimension, the actor numbers named. `top_actors`: only the top ones (the facts
+    answer the whole range)."""
+    of_combinations, params = [], []
+    for column in sorted(set(f.columns) & FACT_COLUMNS):
+        of_combinations.append(f"c.{column} = ANY(%s)")
+        params.append(f.columns[column])
+    if not f.access_trail:
+        of_combinations.append("NOT c.trail")
+    where = list(of_combinations)
+    if f.time_from:
+        where.append("s.occurred_at >= %s")
+        params.append(f.time_from)
+    if f.time_to:
+        where.append("s.occurred_at < %s")
+        params.append(f.time_to)
+    wanted = ["series"] if "series" in sets else []
+    wanted += ["combination"] if set(sets) & set(DIMENSIONS) else []
+    wanted += ["actor"] if "actor" in sets else []
+    if not wanted:
+        return {}
+    expressions = {"series": f"date_trunc('{interval}', s.occurred_at, 'UTC')", "combination": "s.combination",
+                   "actor": "s.actor"}  # fmt: skip
+    grouped = [expressions[name] for name in wanted]
+    # GROUPING(...) has a 1 bit for each expression left out of the row's set, the first expression the highest.
+    kinds = " ".join(
+        f"WHEN {sum(1 << (len(wanted) - 1 - j) for j in range(len(wanted)) if j != i)} THEN '{name}'"
+        for i, name in enumerate(wanted)
+    )
+    selected = ", ".join(
+        f"{expressions[name] if name in wanted else 'NULL::' + null_type} AS {alias}"
+        for name, alias, null_type in (("series", "t", "timestamptz"), ("combination", "combination", "integer"),
+                                       ("actor", "actor", "integer"))
+    )  # fmt: skip
+    joined = " JOIN analytics_stats_combination c ON c.id = s.combination" if of_combinations else ""
+    actors = "SELECT * FROM g WHERE kind = 'actor'"
+    if top_actors:
+        actors = (
+            "SELECT g.* FROM g JOIN analytics_stats_actor a ON a.id = g.actor WHERE kind = 'actor' "
+            'ORDER BY n DESC, a.actor_id COLLATE "C", a.actor_type COLLATE "C" LIMIT %s'
+        )
+    sql = f"""
+        WITH g AS MATERIALIZED (
+            SELECT CASE GROUPING({", ".join(grouped)}) {kinds} END AS kind, {selected}, count(*) AS n
+            FROM analytics_stats_fact s{joined}
+            WHERE {" AND ".join(where) or "TRUE"}
+            GROUP BY GROUPING SETS ({", ".join(f"({e})" for e in grouped)})
+        ),
+        rows AS (SELECT * FROM g WHERE kind <> 'actor' UNION ALL ({actors}))
+        SELECT r.kind, r.t, c.action, c.severity, c.resource_type, nullif(c.source, ''), a.actor_id,
+               a.actor_type, r.n
+        FROM rows r
+        LEFT JOIN analytics_stats_combination c ON c.id = r.combination
+        LEFT JOIN analytics_stats_actor a ON a.id = r.actor
+    """
+    if top_actors:
+        params.append(TOP_ACTORS)
+    out: dict[str, list] = {name: [] for name in sets}
+    by_dimension: dict[str, Counter] = {name: Counter() for name in sets if name in DIMENSIONS}
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        for kind, t, action, severity, resource_type, source, actor_id, actor_type, n in cursor.fetchall():
+            if kind == "series":
+                out["series"].append(((t,), int(n)))
+            elif kind == "combination":
+                values = {"action": action, "severity": severity, "resource_type": resource_type, "source": source}
+                for name, counts in by_dimension.items():
+                    counts[values[name]] += n
+            else:
+                out["actor"].append(((actor_id, actor_type), int(n)))
+    for name, counts in by_dimension.items():
+        out[name] = [((value,), int(n)) for value, n in counts.items()]
     return out
 
 
@@ -371,7 +452,8 @@ def _series(rows: list, f: EventFilter, interval: str) -> list[dict]:
 def log_stats(f: EventFilter, *, interval: str, use_rollups: bool = True) -> dict:
     """Statistics of the current tenant's events matching `f` (its access_trail set from the audience)."""
     plan = stats_plan(f, interval, use_rollups=use_rollups)
-    wanted: dict[str, list[str]] = {"values": [], "cube": [], "actors": [], "actor_values": [], "events": []}
+    sources = ("values", "cube", "actors", "actor_values", "facts", "events")
+    wanted: dict[str, list[str]] = {name: [] for name in sources}
     wanted[plan.series].append("series")
     wanted[plan.dimensions].extend(DIMENSIONS)
     wanted[plan.actors].append("actor")
@@ -382,6 +464,8 @@ def log_stats(f: EventFilter, *, interval: str, use_rollups: bool = True) -> dic
         parts += _from_cube(f, interval, wanted["cube"])
     if wanted["actors"] or wanted["actor_values"]:
         parts += _from_actors(f, interval)
+    if wanted["facts"]:
+        parts.append(_from_facts(f, interval, wanted["facts"], top_actors=plan.actors == "facts"))
     if wanted["events"]:
         relation, params = _events_relation(f)
         parts.append(_grouped(relation, params, time_col="occurred_at", count="count(*)", interval=interval,

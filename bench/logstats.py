@@ -70,6 +70,9 @@ def cases() -> list[StatsCase]:
     now = datetime.now(UTC)
     week, month, day = _hour(now - timedelta(days=7)), _hour(now - timedelta(days=30)), _hour(now - timedelta(days=8))
     since = {"week": week.isoformat(), "month": month.isoformat()}
+    midnight = day.replace(hour=0)  # partial days at both ends: most of two days outside the rollups' whole days
+    edges = {"from": (midnight - timedelta(days=2) + timedelta(minutes=5)).isoformat(),
+             "to": (midnight + timedelta(hours=23, minutes=55)).isoformat()}  # fmt: skip
     return [
         StatsCase("no filter (by day)", {}),
         StatsCase("last 7 days by hour", {"from": since["week"], "interval": "hour"}),
@@ -88,6 +91,12 @@ def cases() -> list[StatsCase]:
                                           "source": SEARCH_SOURCE}),
         StatsCase("actor_id", {"actor_id": SEARCH_ACTOR}),
         StatsCase("actor_type=service, 7 days", {"actor_type": "service", "from": since["week"]}),
+        StatsCase("actor_type + severity, 30 days", {"actor_type": "user", "severity": "WARNING",
+                                                     "from": since["month"]}),
+        StatsCase("severity=INFO, partial days at both ends", {"severity": "INFO", **edges}),
+        StatsCase("three dimensions, 7 days by hour", {"severity": "INFO", "source": "web-app",
+                                                        "resource_type": "user", "from": since["week"],
+                                                        "interval": "hour"}),
         StatsCase("actor_id + action", {"actor_id": SEARCH_ACTOR, "action": SEARCH_ACTION}),
         StatsCase("one day by the minute", {"from": day.isoformat(), "to": (day + timedelta(days=1)).isoformat(),
                                             "interval": "minute"}),
@@ -136,8 +145,9 @@ def rollups_ensure(schema: str) -> dict:
             "SELECT coalesce(sum(count), 0) FROM analytics_rollup_values WHERE dimension = 'severity'"
         ).fetchone()[0]
         in_cube = conn.execute("SELECT coalesce(sum(count), 0) FROM analytics_rollup_cube WHERE kept = 4").fetchone()[0]
+        facts = conn.execute("SELECT count(*) FROM analytics_stats_fact").fetchone()[0]
     result = {"events": events, "waiting": waiting, "rebuilt": False, "seconds": 0.0}
-    if counted != events - waiting or in_cube != events - waiting:
+    if events - waiting not in {counted} & {in_cube} & {facts}:
         started = time.monotonic()
         rollups_rebuild()
         result.update(rebuilt=True, seconds=time.monotonic() - started)
@@ -146,12 +156,16 @@ def rollups_ensure(schema: str) -> dict:
         conn.execute("VACUUM ANALYZE analytics_rollup_actors")
         conn.execute("VACUUM ANALYZE analytics_rollup_actor_months")
         conn.execute("VACUUM ANALYZE analytics_rollup_cube")
+        for table in ("analytics_stats_fact", "analytics_stats_combination", "analytics_stats_actor"):
+            conn.execute(f"VACUUM ANALYZE {table}")
+        combinations = conn.execute("SELECT count(*) FROM analytics_stats_combination").fetchone()[0]
         rows = conn.execute("SELECT count(*) FROM analytics_rollup_values").fetchone()[0]
         actor_rows = conn.execute("SELECT count(*) FROM analytics_rollup_actors").fetchone()[0]
         cube_rows, cube_days = conn.execute(
             "SELECT count(*), count(DISTINCT bucket) FROM analytics_rollup_cube"
         ).fetchone()
-    return {**result, "dimension_rows": rows, "actor_rows": actor_rows, "cube_rows": cube_rows, "cube_days": cube_days}
+    return {**result, "dimension_rows": rows, "actor_rows": actor_rows, "cube_rows": cube_rows, "cube_days": cube_days,
+            "combinations": combinations}  # fmt: skip
 
 
 def _event_table_sql(f, interval: str) -> str:
@@ -210,13 +224,15 @@ def table(rollups: dict | None, measured: list[StatsCase]) -> list[str]:
         lines += [
             f"Rollups: {rollups['dimension_rows']:,} rows of hourly counts per value and "
             f"{rollups['actor_rows']:,} rows of daily counts per actor, {rollups['cube_rows']:,} rows of daily counts "
-            f"per combination of values (cube, {rollups['cube_days']:,} days) for {rollups['events']:,} events, "
+            f"per combination of values (cube, {rollups['cube_days']:,} days), one fact per event over "
+            f"{rollups['combinations']:,} combinations of values and actor type, for {rollups['events']:,} events, "
             f"{rollups['waiting']:,} of them still waiting in the relay's outbox, not yet counted ({rebuilt}). "
             "Baseline: the same statistics counted from the event table (one GROUPING SETS aggregate, the "
             "service's fallback), run directly. Counted from: series / by_* lists / top actors, each from `values` "
-            "(hourly counts per value), `cube` (daily counts per combination), `actors` (daily and monthly counts per "
-            "actor) or `events` (the event table); rollups answer whole hours (days), the event table the partial "
-            "ones at the range's ends.",
+            "(hourly counts per value), `cube` (daily counts per combination), `actors` / `actor_values` (daily and "
+            "monthly counts per actor, and per actor and value), `facts` (one narrow row per event, by combination) "
+            "or `events` (the event table); rollups answer whole hours (days), the facts the partial ones at the "
+            "range's ends.",
             "",
         ]
     lines += [

@@ -205,26 +205,27 @@ def test_stats_equal_a_naive_count_by_both_paths_under_many_filters(world, api):
         ),
         (
             {"from": iso(start + timedelta(minutes=5)), "to": iso(start + timedelta(minutes=55)), "interval": "hour"},
-            ("events", "events", "events"),
+            ("facts", "facts", "facts"),
         ),
         ({"from": iso(start), "to": iso(end), "action": "CREATE,DELETE"}, ("values", None, None)),
         (
             {"from": iso(start), "to": iso(end), "severity": "ERROR", "resource_type": "order"},
-            ("events", None, "events"),
+            ("facts", None, "facts"),
         ),
-        ({"from": iso(start), "to": iso(end), "source": "billing,web", "action": "LOGIN"}, ("events", None, "events")),
+        ({"from": iso(start), "to": iso(end), "source": "billing,web", "action": "LOGIN"}, ("facts", None, "facts")),
         ({"from": iso(start), "to": iso(end), "actor_id": "alice,cron", "interval": "hour"}, ("events",) * 3),
-        ({"from": iso(start), "to": iso(end), "actor_type": "user"}, ("events",) * 3),
+        ({"from": iso(start), "to": iso(end), "actor_type": "user"}, ("facts",) * 3),
+        ({"from": iso(start), "to": iso(end), "actor_type": "service,system", "severity": "INFO"}, ("facts",) * 3),
         (
             {"from": iso(start + timedelta(minutes=17)), "to": iso(start + timedelta(hours=2, minutes=5))},
-            ("events",) * 3,
+            ("facts",) * 3,
         ),
         ({"from": iso(start), "to": iso(end), "tag": "red", "interval": "hour"}, ("events",) * 3),
         ({"from": iso(start), "to": iso(end), "q": "failed"}, ("events",) * 3),
         ({"from": iso(start), "to": iso(end), "ip": "10.0.0.2", "severity": "INFO,WARNING"}, ("events",) * 3),
         ({"from": iso(start), "to": iso(end), "metadata.region": "eu", "interval": "day"}, ("events",) * 3),
         ({"from": iso(start), "to": iso(end), "action": "UPDATE", "actor_id": "bob"}, ("events",) * 3),
-        ({"from": iso(start), "to": iso(start + timedelta(hours=4)), "interval": "minute"}, ("events",) * 3),
+        ({"from": iso(start), "to": iso(start + timedelta(hours=4)), "interval": "minute"}, ("facts",) * 3),
     ]
     client = api(world.acme.tokens[Role.AUDITOR])
     for params, counted_from in cases:
@@ -263,7 +264,7 @@ def test_dimension_filters_are_counted_from_the_cube_equal_to_a_naive_count(worl
         ({"action": "CREATE,DELETE", "interval": "day"}, "values"),
         ({"source": "web", "interval": "hour"}, "values"),
         ({"severity": "ERROR", "resource_type": "order", "interval": "day"}, "cube"),
-        ({"source": "billing,web", "action": "LOGIN", "interval": "hour"}, "events"),  # a cube by the day only
+        ({"source": "billing,web", "action": "LOGIN", "interval": "hour"}, "facts"),  # a cube by the day only
         ({"severity": "INFO,WARNING", "resource_type": "order,user", "source": "web", "interval": "day"}, "cube"),
         (
             {
@@ -285,7 +286,7 @@ def test_dimension_filters_are_counted_from_the_cube_equal_to_a_naive_count(worl
             for access_trail in (True, False):
                 via_rollups, plan = selector_stats(world.acme, params, use_rollups=True, access_trail=access_trail)
                 one_dimension = len(set(extra) - {"interval"}) == 1
-                actors_from = "actor_values" if one_dimension else "events"
+                actors_from = "actor_values" if one_dimension else "facts"
                 assert (plan.series, plan.dimensions, plan.actors) == (series_from, "cube", actors_from), params
                 via_events, _ = selector_stats(world.acme, params, use_rollups=False, access_trail=access_trail)
                 expected = naive_stats(bodies, params, via_rollups["interval"], access_trail)
@@ -344,6 +345,14 @@ def test_a_batch_handed_over_twice_counts_once(world):
             rows = model.objects.filter(bucket__gte=start - timedelta(days=31), bucket__lt=start + timedelta(hours=30))
             for dimension in ("action", "severity", "resource_type", "source"):
                 assert sum(r.count for r in rows.filter(dimension=dimension)) == 40
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*), count(DISTINCT (combination, actor)) FROM analytics_stats_fact "
+                "WHERE occurred_at >= %s AND occurred_at < %s",
+                [start, start + timedelta(hours=30)],
+            )
+            facts, pairs = cursor.fetchone()
+        assert facts == 40 and pairs > 1  # one fact per event
     finally:
         connection.set_schema_to_public()
 
@@ -362,6 +371,11 @@ def test_rebuild_recounts_after_deletions_and_for_events_stored_without_the_rela
         ActorRollup.objects.filter(bucket__gte=day_floor(start), bucket__lt=start + timedelta(hours=30)).delete()
         CubeRollup.objects.filter(bucket__gte=day_floor(start), bucket__lt=start + timedelta(hours=30)).delete()
         ActorValueRollup.objects.filter(bucket__gte=day_floor(start), bucket__lt=start + timedelta(hours=30)).delete()
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "DELETE FROM analytics_stats_fact WHERE occurred_at >= %s AND occurred_at < %s",
+                [start, start + timedelta(hours=30)],
+            )
         assert rollups_rebuild(since=start, before=start + timedelta(hours=30)) == 60
         cutoff = start + timedelta(hours=10, minutes=30)
         Event.objects.filter(occurred_at__gte=start, occurred_at__lt=cutoff).delete()  # retention
@@ -377,8 +391,13 @@ def test_rebuild_recounts_after_deletions_and_for_events_stored_without_the_rela
         {"action": "LOGIN", "source": "web", "interval": "day"},
     ):
         via_cube, plan = selector_stats(world.acme, {**params, **extra}, use_rollups=True)
-        assert plan.dimensions == "cube" and plan.actors == ("events" if "source" in extra else "actor_values")
+        assert plan.dimensions == "cube" and plan.actors == ("facts" if "source" in extra else "actor_values")
         assert as_counters(via_cube) == naive_stats(kept, {**params, **extra}, "day")
+    # The facts alone (actor types), by the hour: recounted too.
+    extra = {"actor_type": "user,service", "interval": "hour"}
+    via_facts, plan = selector_stats(world.acme, {**params, **extra}, use_rollups=True)
+    assert plan.sources() == {"facts"}
+    assert as_counters(via_facts) == naive_stats(kept, {**params, **extra}, "hour")
 
 
 def test_another_tenants_events_are_never_counted(world, api):
