@@ -173,6 +173,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "ingest.relay_all_tenants",
         "schedule": env.float("RELAY_SWEEP_SECONDS", default=5.0),
     },
+    # Hash chain (ingest.sealing): each tenant's new events are sealed within about a second of this.
+    "seal-all-tenants": {
+        "task": "ingest.seal_all_tenants",
+        "schedule": env.float("SEAL_SWEEP_SECONDS", default=1.0),
+    },
     "ensure-event-partitions": {
         "task": "ingest.ensure_partitions_all_tenants",
         "schedule": 6 * 3600,

@@ -4,6 +4,7 @@ from django.views.generic import TemplateView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from analytics.stats import LogStatsView
+from ingest.api.verify import LogVerifyView
 
 from . import health
 
@@ -17,6 +18,7 @@ urlpatterns = [
     path("api/v1/", include("tenants.api.urls")),
     path("api/v1/", include("analytics.alerts.api.urls")),
     path("api/v1/logs/stats", LogStatsView.as_view(), name="log-stats"),
+    path("api/v1/logs/verify", LogVerifyView.as_view(), name="log-verify"),
     path("api/v1/", include("exports.api.urls")),  # before search: logs/export is not an event id
     path("api/v1/", include("search.api.urls")),
     path("admin/", admin.site.urls),

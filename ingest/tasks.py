@@ -1,4 +1,5 @@
-"""Celery tasks of ingest: the outbox relay and the event table's upkeep, fanned out per tenant.
+"""Celery tasks of ingest: the outbox relay, sealing (the hash chain) and the event table's upkeep, fanned out
+per tenant.
 
 Tasks take no objects: tenant-schemas-celery runs each in the schema it was sent from.
 """
@@ -76,3 +77,30 @@ def ensure_partitions_all_tenants():
     for tenant in get_tenant_model().objects.exclude(schema_name="public"):
         with tenant_context(tenant):
             ensure_partitions.delay()
+
+
+SEAL_QUEUED_MS = 5000  # a queued seal run of a tenant stands for this long; beat queues no second one meanwhile
+
+
+def _seal_flag(schema_name: str) -> str:
+    return f"auditlog:seal-queued:{schema_name}"
+
+
+@shared_task(name="ingest.seal_events", base=TenantTask)
+def seal_events():
+    from .sealing import events_seal  # sealing kicks the relay from this module
+
+    get_redis_connection("default").delete(_seal_flag(connection.schema_name))
+    return events_seal()
+
+
+@shared_task(name="ingest.seal_all_tenants")
+def seal_all_tenants():
+    """Beat: a seal run for every tenant with unsealed events, unless one is queued already."""
+    from .sealing import sealing_pending
+
+    redis = get_redis_connection("default")
+    for tenant in get_tenant_model().objects.exclude(schema_name="public"):
+        with tenant_context(tenant):
+            if sealing_pending() and redis.set(_seal_flag(tenant.schema_name), 1, nx=True, px=SEAL_QUEUED_MS):
+                seal_events.delay()

@@ -46,6 +46,7 @@ MATRIX: dict[str, dict[str, Rule]] = {
     "export-download": {"GET": ANYONE},
     "log-stats": {"GET": READ},
     "log-related": {"GET": READ},
+    "log-verify": {"GET": AUDITOR},
     "alert-list": {"GET": ADMIN, "POST": ADMIN},
     "alert-detail": {"GET": ADMIN, "PATCH": ADMIN, "DELETE": ADMIN},
     "alert-history": {"GET": ADMIN},

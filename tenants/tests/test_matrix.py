@@ -67,6 +67,7 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
     "export-download": {"GET": EVERYONE},  # the signed link is the credential; without its token: 400
     "log-stats": {"GET": READERS},
     "log-related": {"GET": READERS},
+    "log-verify": {"GET": AUDITORS},
     "alert-list": {"GET": ADMINS, "POST": ADMINS},
     "alert-detail": {"GET": ADMINS, "PATCH": ADMINS, "DELETE": ADMINS},
     "alert-history": {"GET": ADMINS},
