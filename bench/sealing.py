@@ -1,0 +1,222 @@
+"""Sealing lag: events written at a steady rate while the sealer runs as beat runs it.
+
+Reports the p50/p99 of (sealed - received_at), and whether ingestion slowed while sealing: the same paced writes
+without and with the sealer (write latency), then writes as fast as one writer goes, without and with it
+(throughput); last, how fast verification recomputes the chain.
+
+    .venv/bin/python bench/sealing.py [--rate 500] [--seconds 20] [--interval 1.0]
+
+Writes go through the real write path (ingest.services.events_bulk_create: validation, masking, encryption,
+outbox) in this process, into the `bench` tenant; the sealer is a process of its own that, every --interval
+seconds, seals each tenant (ingest.sealing.events_seal, as the beat's sweep and the worker's task do, less the
+queue hop). Sealed time is when the sealer's run returned (its last batch committed).
+"""
+
+import argparse
+import bisect
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.context import ROOT, django_setup  # noqa: E402
+
+
+def _percentile(ordered: list[float], p: float) -> float:
+    if not ordered:
+        return float("nan")
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+
+def sealer_main(interval: float, out: str) -> None:
+    """The sealer process: every tenant sealed every `interval` seconds; (time, tenant, head) after each run."""
+    django_setup()
+    from django.db import connection
+    from django_tenants.utils import get_tenant_model, tenant_context
+
+    from ingest.sealing import chain_head, events_seal
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    tenants = list(get_tenant_model().objects.exclude(schema_name="public"))
+    with open(out, "w") as log:
+        tick = time.monotonic()
+        while not stop.is_set():
+            for tenant in tenants:
+                with tenant_context(tenant):
+                    if events_seal():
+                        sealed_at = time.time()
+                        log.write(json.dumps([sealed_at, tenant.schema_name, chain_head()["sequence"]]) + "\n")
+            log.flush()
+            connection.close()
+            tick += interval
+            stop.wait(max(0.0, tick - time.monotonic()))
+
+
+class Sealer:
+    """`with Sealer(interval):` runs the sealer process for the block; .runs() gives its (time, schema, head)."""
+
+    def __init__(self, interval: float):
+        self.interval = interval
+        self.path = Path(tempfile.mkstemp(prefix="sealing-", suffix=".jsonl")[1])
+        self.process: subprocess.Popen | None = None
+
+    def __enter__(self):
+        command = [sys.executable, str(Path(__file__).resolve()), "--sealer", str(self.interval), str(self.path)]
+        self.process = subprocess.Popen(command, cwd=ROOT, start_new_session=True)
+        time.sleep(2.0)  # Django set up and the first sweep done before writes begin
+        self.cpu_start = self._cpu_seconds()
+        return self
+
+    def __exit__(self, *exc):
+        self.cpu = self._cpu_seconds() - self.cpu_start  # while writes ran (start-up left out)
+        self.process.send_signal(signal.SIGTERM)
+        self.process.wait(timeout=30)
+
+    def _cpu_seconds(self) -> float:
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+    def runs(self, schema: str) -> list[tuple[float, int]]:
+        rows = [json.loads(line) for line in self.path.read_text().splitlines() if line]
+        return [(at, head) for at, name, head in rows if name == schema]
+
+
+def _write_paced(tenant, factory, rate: int, seconds: float) -> dict:
+    """rate events/s for `seconds`, one bulk write every 0.1 s; latency of each write, achieved rate."""
+    from bench.data import body_of, now
+    from ingest.services import events_bulk_create
+
+    per_tick, latencies, written = max(1, rate // 10), [], 0
+    started = time.monotonic()
+    for tick in range(int(seconds * 10)):
+        due = started + tick / 10
+        time.sleep(max(0.0, due - time.monotonic()))
+        bodies = [body_of(factory.row(now())) for _ in range(per_tick)]
+        t0 = time.monotonic()
+        written += events_bulk_create(tenant_slug=tenant.slug, events=bodies)["created"]
+        latencies.append((time.monotonic() - t0) * 1000)
+    elapsed = time.monotonic() - started
+    latencies.sort()
+    return {
+        "events": written,
+        "rate": round(written / elapsed),
+        "write_p50_ms": round(_percentile(latencies, 50), 1),
+        "write_p99_ms": round(_percentile(latencies, 99), 1),
+    }
+
+
+def _write_flat_out(tenant, factory, seconds: float, batch: int = 100) -> dict:
+    """Bulk writes of `batch` events back to back for `seconds`: the rate one writer reaches."""
+    from bench.data import body_of, now
+    from ingest.services import events_bulk_create
+
+    written, started = 0, time.monotonic()
+    while time.monotonic() - started < seconds:
+        bodies = [body_of(factory.row(now())) for _ in range(batch)]
+        written += events_bulk_create(tenant_slug=tenant.slug, events=bodies)["created"]
+    return {"events": written, "rate": round(written / (time.monotonic() - started))}
+
+
+def _lags(schema: str, runs: list[tuple[float, int]], since) -> list[float]:
+    """Seconds from received_at to the end of the sealer run that sealed it, for events received since `since`."""
+    from django.db import connection
+
+    heads = [head for _at, head in runs]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT sequence, extract(epoch FROM received_at) FROM ingest_event "
+            "WHERE sequence IS NOT NULL AND received_at >= %s",
+            [since],
+        )
+        rows = cursor.fetchall()
+    lags = []
+    for sequence, received in rows:
+        index = bisect.bisect_left(heads, sequence)
+        if index < len(runs):
+            lags.append(runs[index][0] - float(received))
+    return sorted(lags)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rate", type=int, default=500, help="events per second of the paced writes")
+    parser.add_argument("--seconds", type=float, default=20.0, help="length of each phase")
+    parser.add_argument("--interval", type=float, default=1.0, help="seconds between the sealer's sweeps (beat)")
+    args = parser.parse_args()
+
+    django_setup()
+    from django.db import connection
+    from django.utils import timezone
+
+    from bench.data import EventFactory
+    from bench.tenant import bench_tenant
+    from ingest.sealing import chain_verify, events_seal
+
+    bench = bench_tenant()
+    tenant, factory = bench.tenant, EventFactory(seed=7)
+    connection.set_tenant(tenant)
+    try:
+        events_seal(margin=0, run_seconds=3600)  # what earlier runs left: the phases start from a sealed chain
+        print(f"paced writes, {args.rate}/s for {args.seconds:.0f} s, no sealer ...", flush=True)
+        paced_alone = _write_paced(tenant, factory, args.rate, args.seconds)
+        events_seal(margin=0, run_seconds=3600)
+        since = timezone.now()
+        print(f"paced writes with the sealer every {args.interval} s ...", flush=True)
+        with Sealer(args.interval) as sealer:
+            since = timezone.now()
+            paced_sealing = _write_paced(tenant, factory, args.rate, args.seconds)
+            time.sleep(args.interval + 1.0)  # the last events sealed
+        lags = _lags(bench.schema, sealer.runs(bench.schema), since)
+
+        print(f"writes as fast as one writer goes, {args.seconds:.0f} s each, without then with the sealer ...")
+        events_seal(margin=0, run_seconds=3600)
+        flat_alone = _write_flat_out(tenant, factory, args.seconds)
+        events_seal(margin=0, run_seconds=3600)
+        with Sealer(args.interval):
+            flat_sealing = _write_flat_out(tenant, factory, args.seconds)
+            time.sleep(args.interval + 1.0)
+        events_seal(margin=0, run_seconds=3600)
+
+        started = time.monotonic()
+        verification = chain_verify()
+        verify_seconds = time.monotonic() - started
+    finally:
+        connection.set_schema_to_public()
+        bench.revoke_keys()
+
+    result = {
+        "sealing_lag_s": {
+            "events": len(lags),
+            "p50": round(_percentile(lags, 50), 3),
+            "p99": round(_percentile(lags, 99), 3),
+            "max": round(lags[-1], 3) if lags else None,
+        },
+        "paced_without_sealer": paced_alone,
+        "paced_with_sealer": paced_sealing,
+        "sealer_cpu_s_per_1000_events": round(1000 * sealer.cpu / max(1, paced_sealing["events"]), 3),
+        "flat_out_without_sealer": flat_alone,
+        "flat_out_with_sealer": flat_sealing,
+        "verify": {
+            "ok": verification.ok,
+            "events": verification.checked,
+            "seconds": round(verify_seconds, 2),
+            "events_per_s": round(verification.checked / verify_seconds) if verify_seconds else None,
+        },
+    }
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 4 and sys.argv[1] == "--sealer":
+        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "auditlog.settings")
+        sealer_main(float(sys.argv[2]), sys.argv[3])
+    else:
+        main()
