@@ -9,6 +9,7 @@ import re
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 
 import orjson
 
@@ -87,7 +88,7 @@ class _Collector:
         self.errors.setdefault(path, []).append(message)
 
 
-def _text(c: _Collector, obj: dict, key: str, path: str, *, max_len: int = SHORT, required=False, strip_control=True):
+def _text(c: _Collector, obj: dict, key: str, path: str, *, max_len: int = SHORT, required=False):
     value = obj.get(key)
     if value is None:
         if required:
@@ -96,16 +97,19 @@ def _text(c: _Collector, obj: dict, key: str, path: str, *, max_len: int = SHORT
     if not isinstance(value, str):
         c.add(path, "Must be a string.")
         return None
-    if strip_control:
-        value = CONTROL_RE.sub("", value)
-    value = value.strip()
+    value = _without_controls(value).strip()
     if required and not value:
         c.add(path, "May not be blank.")
         return None
-    if len(value.encode()) > max_len:
+    if (len(value) if value.isascii() else len(value.encode())) > max_len:
         c.add(path, f"At most {max_len} bytes.")
         return None
     return value or None
+
+
+def _without_controls(value: str) -> str:
+    # Printable ASCII has no control character: most strings skip the regular expression.
+    return value if value.isascii() and value.isprintable() else CONTROL_RE.sub("", value)
 
 
 def _object(c: _Collector, body: dict, key: str, allowed: set[str], *, required=False) -> dict | None:
@@ -117,21 +121,26 @@ def _object(c: _Collector, body: dict, key: str, allowed: set[str], *, required=
     if not isinstance(value, dict):
         c.add(key, "Must be an object.")
         return None
-    for name in sorted(set(value) - allowed):
-        c.add(f"{key}.{name}", "Unknown field.")
+    if not allowed.issuperset(value):
+        for name in sorted(set(value) - allowed):
+            c.add(f"{key}.{name}", "Unknown field.")
     return value
 
 
-def _depth(value, limit: int, level: int = 1) -> bool:
-    """True when value nests no deeper than limit (objects and arrays count as levels)."""
-    if isinstance(value, dict):
-        if level > limit:
+def _depth(value, limit: int) -> bool:
+    """True when value nests no deeper than limit (objects and arrays count as levels), counted level by level."""
+    level = [value] if isinstance(value, (dict, list)) else []
+    depth = 0
+    while level:
+        depth += 1
+        if depth > limit:
             return False
-        return all(_depth(v, limit, level + 1) for v in value.values())
-    if isinstance(value, list):
-        if level > limit:
-            return False
-        return all(_depth(v, limit, level + 1) for v in value)
+        level = [
+            child
+            for node in level
+            for child in (node.values() if isinstance(node, dict) else node)
+            if isinstance(child, (dict, list))
+        ]
     return True
 
 
@@ -139,7 +148,7 @@ def _clean_json(c: _Collector, value, path: str):
     """Strip control characters from every string (keys too) of a JSON value, and check their lengths; an error
     names the path of the key or value (e.g. metadata.user.name, changes.after.items.2)."""
     if isinstance(value, str):
-        value = CONTROL_RE.sub("", value)
+        value = _without_controls(value)
         # A character is at most 4 bytes in UTF-8: most strings are short enough to skip encoding them.
         if len(value) > JSON_STRING_MAX // 4 and len(value.encode()) > JSON_STRING_MAX:
             c.add(path, f"At most {JSON_STRING_MAX} bytes.")
@@ -147,7 +156,7 @@ def _clean_json(c: _Collector, value, path: str):
     if isinstance(value, dict):
         out = {}
         for key, item in value.items():
-            key = CONTROL_RE.sub("", key)
+            key = _without_controls(key)
             if len(key) > JSON_KEY_MAX // 4 and len(key.encode()) > JSON_KEY_MAX:
                 c.add(f"{path}.{key[:32]}…", f"Keys are at most {JSON_KEY_MAX} bytes.")
             elif key == ENC:  # a client's value must never pass for one the service encrypted
@@ -157,6 +166,17 @@ def _clean_json(c: _Collector, value, path: str):
     if isinstance(value, list):
         return [_clean_json(c, item, f"{path}.{index}") for index, item in enumerate(value)]
     return value
+
+
+@lru_cache(maxsize=4096)
+def _ip_normal(text: str) -> str | None:
+    """The address in its normal form, or None when it is not one (clients repeat addresses: parsed once each)."""
+    if "%" in text:  # a scoped IPv6 address (fe80::1%eth0) is local to a host
+        return None
+    try:
+        return str(ipaddress.ip_address(text.strip()))
+    except ValueError:
+        return None
 
 
 def changed_fields_of(before, after, prefix: str = "") -> list[str]:
@@ -198,8 +218,9 @@ def validate_event(body, *, tenant_slug: str, now: datetime, limits: Limits | No
     c = _Collector()
     if not isinstance(body, dict):
         raise EventInvalid({"non_field_errors": ["Expected a JSON object."]})
-    for name in sorted(set(body) - TOP_FIELDS):
-        c.add(name, "Unknown field.")
+    if not TOP_FIELDS.issuperset(body):
+        for name in sorted(set(body) - TOP_FIELDS):
+            c.add(name, "Unknown field.")
 
     row: dict = {"received_at": now}
 
@@ -272,13 +293,9 @@ def validate_event(body, *, tenant_slug: str, now: datetime, limits: Limits | No
     context = _object(c, body, "context", CONTEXT_FIELDS) or {}
     ip = context.get("ip")
     if ip is not None:
-        try:
-            if not isinstance(ip, str) or "%" in ip:  # a scoped IPv6 address (fe80::1%eth0) is local to a host
-                raise ValueError
-            ip = str(ipaddress.ip_address(ip.strip()))
-        except ValueError:
+        ip = _ip_normal(ip) if isinstance(ip, str) else None
+        if ip is None:
             c.add("context.ip", "Not a valid IPv4 or IPv6 address.")
-            ip = None
     row["ip"] = ip
     row["user_agent"] = _text(c, context, "user_agent", "context.user_agent", max_len=UA_MAX)
     row["request_id"] = _text(c, context, "request_id", "context.request_id")
@@ -327,7 +344,7 @@ def validate_event(body, *, tenant_slug: str, now: datetime, limits: Limits | No
         else:
             clean = []
             for index, tag in enumerate(tags):
-                value = CONTROL_RE.sub("", tag).strip() if isinstance(tag, str) else None
+                value = _without_controls(tag).strip() if isinstance(tag, str) else None
                 if not value:
                     c.add(f"tags.{index}", "Must be a non-empty string.")
                 elif len(value.encode()) > TAG_MAX:
