@@ -12,7 +12,9 @@ transaction writes, so an event may commit after events received later. The seal
 horizon: the database clock less SEAL_MARGIN_SECONDS, and never later than the start of the oldest open
 transaction that has written something (pg_stat_activity: `backend_xid` set) in this database, less the same
 margin; an open transaction's rows were received before it started. Read-only transactions (exports, searches)
-do not hold it back; nor do sealers (their application_name). A transaction open longer than HORIZON_WAIT_SECONDS
+do not hold it back; nor do sealers (their application_name). The database role must see the other sessions'
+transactions (the same role as the web processes, or pg_read_all_stats), and the margin also covers the skew
+between the web hosts' clocks and the database's. A transaction open longer than HORIZON_WAIT_SECONDS
 stops holding it back, so a forgotten session cannot stop sealing. Chosen over a watermark table with an
 advisory lock taken by each ingest transaction because ingestion then waits for nothing and writes nothing more.
 
@@ -22,8 +24,10 @@ it was received (a stalled process) is chained when it commits, after events rec
 
 One sealer at a time per tenant (a transaction-level advisory lock; a second one gives way), one transaction per
 batch: the updates of the sealed rows and the chain head (`ingest_chain`). Ingestion takes no lock the sealer
-holds. Retention may remove the oldest events once their last one is recorded as an anchor (chain_anchor_set):
-verification then starts from the newest anchor.
+holds; but a sealed row is rewritten (PostgreSQL writes a new version of it, in every index), which costs the
+database more than the row's insert did: that work runs beside ingestion. Retention may remove the oldest
+events once their last one is recorded as an anchor (chain_anchor_set): verification then starts from the newest
+anchor.
 """
 
 import hashlib

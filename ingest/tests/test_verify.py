@@ -183,6 +183,13 @@ def test_a_range_is_linked_to_the_stored_hash_before_it(chain, auditor, world):
     }
 
 
+def test_verification_reads_the_rows_in_fetches_of_bounded_size(chain, auditor, world, monkeypatch):
+    monkeypatch.setattr("ingest.sealing.VERIFY_FETCH_ROWS", 3)  # 10 events: four fetches from the cursor
+    assert auditor.get(URL).json()["checked"] == 10
+    tamper(world, "UPDATE ingest_event SET message = 'x' WHERE sequence = 8")
+    assert auditor.get(URL).json()["broken_at"]["sequence"] == 8
+
+
 def test_a_range_beyond_the_head_checks_nothing(chain, auditor):
     body = auditor.get(URL, {"from_sequence": 11}).json()
     assert body == {**body, "ok": True, "checked": 0, "first_sequence": None, "last_sequence": None}
