@@ -258,13 +258,15 @@ def test_a_transaction_held_open_is_neither_skipped_nor_chained_out_of_order(com
 
     before = post(committed_acme, 2, source=marker)
     thread = _in_thread(slow_writer)
-    assert written.wait(30)
-    after = post(committed_acme, 3, source=marker)  # received after the held one, committed before it
-    in_tenant(committed_acme)
-    assert events_seal(margin=0) == 2  # only what was received before the open transaction began
-    assert {str(e.id) for e in chained()} == set(before)
-    release.set()
-    thread.join(30)
+    try:
+        assert written.wait(30)
+        after = post(committed_acme, 3, source=marker)  # received after the held one, committed before it
+        in_tenant(committed_acme)
+        assert events_seal(margin=0) == 2  # only what was received before the open transaction began
+        assert {str(e.id) for e in chained()} == set(before)
+    finally:
+        release.set()
+        thread.join(30)
     in_tenant(committed_acme)
     assert events_seal(margin=0) == 4
     events = chained(before + held + after)
