@@ -80,6 +80,13 @@ def _met(ok: bool) -> str:
     return "yes" if ok else "**no**"
 
 
+def _cpu_row(name: str, result: dict) -> list[str]:
+    if "server_cpu_ms_per_event" not in result:
+        return []
+    cpu = result["server_cpu_ms_per_event"]
+    return [f"| {name}, server CPU per event (all web processes) | {cpu:.3f} ms | | | | |"]
+
+
 def _paced_rows(p: dict) -> list[str]:
     rate = f"{_n(p['rate'])}/s x {_n(p['duration_s'])} s"
     sustained = p["achieved_per_s"] >= TARGET_EVENTS_PER_S * 0.99 and p["ok"] == p["scheduled"]
@@ -94,6 +101,7 @@ def _paced_rows(p: dict) -> list[str]:
         f"| single, open loop, non-2xx / errors / unanswered | {p['non2xx']} / {p['errors']} / {p['timeouts']} "
         f"| | | 0 | {_met(clean)} |",
         f"| single, open loop, rows stored / 2xx answered | {_n(p['stored'])} / {_n(p['ok'])} | | | equal | |",
+        *_cpu_row("single, open loop", p),
         f"| single, open loop client: CPU (cores) / start lag p99 / requests that waited for a connection "
         f"| {p['client_cpu_cores']:.2f} / {_n(p['client_late_p99_ms'], 1)} ms / {_n(p['waited_for_connection'])} "
         "| | | a small part of one core | |",
@@ -118,6 +126,7 @@ def ingest_table(run: Run) -> list[str]:
         f"| {s['db_peak_connections']} / {s['db_sessions_per_request']:.2f} | | | ~0 sessions per request | |",
         f"| single, closed loop, rows stored / 2xx answered | {_n(s['stored'])} / {_n(s['responses'] - s['non2xx'])} "
         "| | | equal, + up to one cut-off request per connection | |",
+        *_cpu_row("single, closed loop", s),
         *(_paced_rows(run.paced) if run.paced else []),
         f"| bulk `POST /api/v1/logs/bulk`, events/s | {_n(b['events_per_s'])} "
         f"| {_n(c['events_per_s'])} (COPY, 1,000 rows per transaction) | {bulk_ratio:.3f} "
@@ -125,6 +134,7 @@ def ingest_table(run: Run) -> list[str]:
         f"| bulk, latency p50 / p99 per 1,000 events | {_ms(b['p50_ms'], b['p99_ms'])} "
         f"| {_ms(c['p50_ms'], c['p99_ms'])} per COPY | | | |",
         f"| bulk, failed requests | {len(b['failures'])} | | | 0 | {_met(not b['failures'])} |",
+        *_cpu_row("bulk", b),
     ]
 
 

@@ -81,19 +81,28 @@ def fresh_rows(count: int, seed: int) -> list[dict]:
     return EventFactory(seed).rows(times)
 
 
-def measure_ingest(args, tenant) -> dict:
+def _server_cpu(server: Server, measure, events_of) -> dict:
+    """measure()'s result, with the server's CPU time per event it stored (ms)."""
+    before = server.cpu_seconds()
+    result = measure()
+    used = server.cpu_seconds() - before
+    return {**result, "server_cpu_ms_per_event": used * 1000 / max(events_of(result), 1)}
+
+
+def measure_ingest(args, tenant, server: Server) -> dict:
     rows = fresh_rows(SINGLE_POOL, seed=1)
+    bodies_path = RESULTS / "single_bodies.ndjson"
     log(f"single POST /api/v1/logs: wrk, {args.connections} connections, {args.duration} s")
-    single = writes.single_rate(
+    single = _server_cpu(server, lambda: writes.single_rate(
         args.port, tenant.ingest_key, [body_of(r) for r in rows], schema=tenant.schema,
-        connections=args.connections, duration=args.duration, bodies_path=RESULTS / "single_bodies.ndjson",
-    )  # fmt: skip
+        connections=args.connections, duration=args.duration, bodies_path=bodies_path,
+    ), lambda result: result["stored"])  # fmt: skip
     time.sleep(2)  # the closed loop's last requests and connections settle
     log(f"single POST /api/v1/logs: open loop, {args.rate}/s, {args.duration} s, {args.paced_connections} connections")
-    paced = writes.paced_rate(
+    paced = _server_cpu(server, lambda: writes.paced_rate(
         args.port, tenant.ingest_key, schema=tenant.schema, rate=args.rate, duration=args.duration,
-        connections=args.paced_connections, bodies_path=RESULTS / "single_bodies.ndjson",
-    )  # fmt: skip
+        connections=args.paced_connections, bodies_path=bodies_path,
+    ), lambda result: result["stored"])  # fmt: skip
     log(f"baseline: INSERT per commit, {INSERT_THREADS} connections, {args.duration} s")
     insert = baseline.insert_rate(rows, threads=INSERT_THREADS, duration=args.duration)
 
@@ -101,7 +110,9 @@ def measure_ingest(args, tenant) -> dict:
     batches = [rows[i : i + BULK_BATCH] for i in range(0, len(rows), BULK_BATCH)]
     bodies = [orjson.dumps({"events": [body_of(r) for r in batch]}) for batch in batches]
     log(f"bulk POST /api/v1/logs/bulk: {len(rows):,} events, {args.bulk_clients} clients")
-    bulk = writes.bulk_rate(args.port, tenant.ingest_key, bodies, events_per_body=BULK_BATCH, clients=args.bulk_clients)
+    bulk = _server_cpu(server, lambda: writes.bulk_rate(
+        args.port, tenant.ingest_key, bodies, events_per_body=BULK_BATCH, clients=args.bulk_clients
+    ), lambda result: len(rows) - BULK_BATCH * len(result["failures"]))  # fmt: skip
     log(f"baseline: COPY, {args.bulk_clients} connections")
     copy = baseline.copy_rate([copy_text(b) for b in batches], rows_per_batch=BULK_BATCH, clients=args.bulk_clients)
     return {"single": single, "paced": paced, "insert": insert, "bulk": bulk, "copy": copy}
@@ -153,7 +164,7 @@ def ingest_only(args):
         baseline.create_schema()
         with Server(args.port, args.workers, RESULTS / "uvicorn.log") as server:
             started = now()
-            ingest = measure_ingest(args, tenant)
+            ingest = measure_ingest(args, tenant, server)
             dataset.delete_received_since(tenant.schema, started)
         errors = server.error_lines()
     finally:
@@ -195,7 +206,7 @@ def main():
         log(f"server: uvicorn, {args.workers} workers, port {args.port}")
         with Server(args.port, args.workers, RESULTS / "uvicorn.log") as server:
             ingest_started = now()
-            ingest = measure_ingest(args, tenant)
+            ingest = measure_ingest(args, tenant, server)
             log("clean-up: deleting the ingested rows, VACUUM ANALYZE")
             dataset.delete_received_since(tenant.schema, ingest_started)
             dataset.vacuum_analyze(tenant.schema)
