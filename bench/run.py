@@ -33,7 +33,7 @@ django_setup()  # before the modules that import the project's models
 from bench import baseline, dataset, live, logstats, reads, report, writes  # noqa: E402
 from bench import exports as export_bench  # noqa: E402
 from bench.data import EventFactory, body_of, copy_text, now, spread_times  # noqa: E402
-from bench.server import Server  # noqa: E402
+from bench.server import APPLICATION, Server  # noqa: E402
 from bench.tenant import bench_tenant  # noqa: E402
 
 SINGLE_POOL = 2_000  # distinct events wrk cycles through
@@ -68,6 +68,7 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--live-only", action="store_true", help="measure only the live tail (no data set needed)")
     parser.add_argument("--ingest-only", action="store_true", help="measure only ingest (no data set needed)")
+    parser.add_argument("--app", default=APPLICATION, help="ASGI application of the ingest and search runs")
     args = parser.parse_args()
     if args.connections < 2 or args.bulk_events < BULK_BATCH:
         parser.error(f"--connections needs at least 2 and --bulk-events at least {BULK_BATCH}.")
@@ -162,7 +163,7 @@ def ingest_only(args):
     tenant = bench_tenant()
     try:
         baseline.create_schema()
-        with Server(args.port, args.workers, RESULTS / "uvicorn.log") as server:
+        with Server(args.port, args.workers, RESULTS / "uvicorn.log", args.app) as server:
             started = now()
             ingest = measure_ingest(args, tenant, server)
             dataset.delete_received_since(tenant.schema, started)
@@ -180,7 +181,7 @@ def ingest_only(args):
 def _settings(args, events: int | None, loaded: int) -> str:
     tenant_size = f"{events:,} events in the tenant ({loaded:,} loaded by this run); " if events is not None else ""
     return (
-        f"{tenant_size}uvicorn {args.workers} workers; wrk 2 threads x {args.connections} connections x "
+        f"{tenant_size}uvicorn {args.workers} workers ({args.app}); wrk 2 threads x {args.connections} connections x "
         f"{args.duration} s; open loop {args.rate}/s x {args.duration} s over {args.paced_connections} connections; "
         f"baseline {INSERT_THREADS} connections; bulk {args.bulk_events:,} events in requests of {BULK_BATCH:,} "
         f"from {args.bulk_clients} clients, COPY from as many connections"
@@ -204,7 +205,7 @@ def main():
             dataset.vacuum_analyze(tenant.schema)
         baseline.create_schema()
         log(f"server: uvicorn, {args.workers} workers, port {args.port}")
-        with Server(args.port, args.workers, RESULTS / "uvicorn.log") as server:
+        with Server(args.port, args.workers, RESULTS / "uvicorn.log", args.app) as server:
             ingest_started = now()
             ingest = measure_ingest(args, tenant, server)
             log("clean-up: deleting the ingested rows, VACUUM ANALYZE")

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from .context import ROOT, server_secret_key
 
+APPLICATION = "auditlog.asgi:application"
 ERROR_MARKERS = ("Traceback", "Internal Server Error", "ERROR")
 
 
@@ -24,15 +25,15 @@ RATE_LIMIT_VARIABLES = (
 class Server:
     """`with Server(port, workers, log_path):` runs uvicorn until the block is left (also on error or Ctrl-C)."""
 
-    def __init__(self, port: int, workers: int, log_path):
-        self.port, self.workers, self.log_path = port, workers, log_path
+    def __init__(self, port: int, workers: int, log_path, app: str = APPLICATION):
+        self.port, self.workers, self.log_path, self.app = port, workers, log_path, app
         self.process: subprocess.Popen | None = None
 
     def __enter__(self):
         if _port_open(self.port):
             raise SystemExit(f"Port {self.port} is already in use; choose another with --port.")
         command = [
-            str(ROOT / ".venv" / "bin" / "uvicorn"), "auditlog.asgi:application", "--port", str(self.port),
+            str(ROOT / ".venv" / "bin" / "uvicorn"), self.app, "--port", str(self.port),
             "--workers", str(self.workers), "--no-access-log", "--lifespan", "off", "--ws-per-message-deflate", "false",
         ]  # fmt: skip
         # Throughput is measured here, not the rate limits: lift them far above what one machine can do.
