@@ -1,10 +1,11 @@
 """Sealing lag: events written at a steady rate while the sealer runs as beat runs it.
 
 Reports the p50/p99 of (sealed - received_at), and whether ingestion slowed while sealing: the same paced writes
-without and with the sealer (write latency), then writes as fast as one writer goes, without and with it
-(throughput); last, how fast verification recomputes the chain.
+without and with the sealer (achieved rate, write latency), then writes as fast as one writer goes, without and
+with it (throughput), alternated over rounds so that other load on the machine weighs on both alike; last, how
+fast verification recomputes the chain.
 
-    .venv/bin/python bench/sealing.py [--rate 500] [--seconds 20] [--interval 1.0]
+    .venv/bin/python bench/sealing.py [--rate 500] [--seconds 10] [--rounds 3] [--interval 1.0]
 
 Writes go through the real write path (ingest.services.events_bulk_create: validation, masking, encryption,
 outbox) in this process, into the `bench` tenant; the sealer is a process of its own that, every --interval
@@ -36,7 +37,8 @@ def _percentile(ordered: list[float], p: float) -> float:
 
 
 def sealer_main(interval: float, out: str) -> None:
-    """The sealer process: every tenant sealed every `interval` seconds; (time, tenant, head) after each run."""
+    """The sealer process: every tenant sealed every `interval` seconds; (time, tenant, head) after each run.
+    While the file `out`.paused exists, it sweeps nothing."""
     django_setup()
     from django.db import connection
     from django_tenants.utils import get_tenant_model, tenant_context
@@ -48,8 +50,9 @@ def sealer_main(interval: float, out: str) -> None:
     tenants = list(get_tenant_model().objects.exclude(schema_name="public"))
     with open(out, "w") as log:
         tick = time.monotonic()
+        paused = Path(out + ".paused")
         while not stop.is_set():
-            for tenant in tenants:
+            for tenant in [] if paused.exists() else tenants:
                 with tenant_context(tenant):
                     if events_seal():
                         sealed_at = time.time()
@@ -61,24 +64,38 @@ def sealer_main(interval: float, out: str) -> None:
 
 
 class Sealer:
-    """`with Sealer(interval):` runs the sealer process for the block; .runs() gives its (time, schema, head)."""
+    """`with Sealer(interval):` runs the sealer process for the block, paused until resume(); .runs() gives its
+    (time, schema, head) records and .cpu the CPU seconds it used while resumed."""
 
     def __init__(self, interval: float):
         self.interval = interval
         self.path = Path(tempfile.mkstemp(prefix="sealing-", suffix=".jsonl")[1])
+        self.paused = Path(str(self.path) + ".paused")
         self.process: subprocess.Popen | None = None
+        self.cpu = 0.0
 
     def __enter__(self):
+        self.paused.touch()
         command = [sys.executable, str(Path(__file__).resolve()), "--sealer", str(self.interval), str(self.path)]
         self.process = subprocess.Popen(command, cwd=ROOT, start_new_session=True)
-        time.sleep(2.0)  # Django set up and the first sweep done before writes begin
-        self.cpu_start = self._cpu_seconds()
+        time.sleep(2.0)  # Django set up
         return self
 
     def __exit__(self, *exc):
-        self.cpu = self._cpu_seconds() - self.cpu_start  # while writes ran (start-up left out)
         self.process.send_signal(signal.SIGTERM)
         self.process.wait(timeout=30)
+        self.paused.unlink(missing_ok=True)
+
+    def resume(self):
+        self._cpu_from = self._cpu_seconds()
+        self.paused.unlink()
+
+    def pause(self):
+        """After the events written so far are sealed (one more sweep)."""
+        time.sleep(self.interval + 1.0)
+        self.paused.touch()
+        time.sleep(self.interval)  # a sweep under way ends
+        self.cpu += self._cpu_seconds() - self._cpu_from
 
     def _cpu_seconds(self) -> float:
         fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -89,8 +106,8 @@ class Sealer:
         return [(at, head) for at, name, head in rows if name == schema]
 
 
-def _write_paced(tenant, factory, rate: int, seconds: float) -> dict:
-    """rate events/s for `seconds`, one bulk write every 0.1 s; latency of each write, achieved rate."""
+def _write_paced(tenant, factory, rate: int, seconds: float) -> tuple[int, float, list[float]]:
+    """rate events/s for `seconds`, one bulk write every 0.1 s: (events, elapsed seconds, write latencies in ms)."""
     from bench.data import body_of, now
     from ingest.services import events_bulk_create
 
@@ -103,18 +120,22 @@ def _write_paced(tenant, factory, rate: int, seconds: float) -> dict:
         t0 = time.monotonic()
         written += events_bulk_create(tenant_slug=tenant.slug, events=bodies)["created"]
         latencies.append((time.monotonic() - t0) * 1000)
-    elapsed = time.monotonic() - started
-    latencies.sort()
+    return written, time.monotonic() - started, latencies
+
+
+def _paced_summary(runs: list[tuple[int, float, list[float]]]) -> dict:
+    events, elapsed = sum(r[0] for r in runs), sum(r[1] for r in runs)
+    latencies = sorted(ms for r in runs for ms in r[2])
     return {
-        "events": written,
-        "rate": round(written / elapsed),
+        "events": events,
+        "rate": round(events / elapsed),
         "write_p50_ms": round(_percentile(latencies, 50), 1),
         "write_p99_ms": round(_percentile(latencies, 99), 1),
     }
 
 
-def _write_flat_out(tenant, factory, seconds: float, batch: int = 100) -> dict:
-    """Bulk writes of `batch` events back to back for `seconds`: the rate one writer reaches."""
+def _write_flat_out(tenant, factory, seconds: float, batch: int = 100) -> tuple[int, float]:
+    """Bulk writes of `batch` events back to back for `seconds`: (events, elapsed seconds)."""
     from bench.data import body_of, now
     from ingest.services import events_bulk_create
 
@@ -122,33 +143,35 @@ def _write_flat_out(tenant, factory, seconds: float, batch: int = 100) -> dict:
     while time.monotonic() - started < seconds:
         bodies = [body_of(factory.row(now())) for _ in range(batch)]
         written += events_bulk_create(tenant_slug=tenant.slug, events=bodies)["created"]
-    return {"events": written, "rate": round(written / (time.monotonic() - started))}
+    return written, time.monotonic() - started
 
 
-def _lags(schema: str, runs: list[tuple[float, int]], since) -> list[float]:
-    """Seconds from received_at to the end of the sealer run that sealed it, for events received since `since`."""
+def _lags(schema: str, runs: list[tuple[float, int]], windows: list[tuple]) -> list[float]:
+    """Seconds from received_at to the end of the sealer run that sealed it, for events received in the windows."""
     from django.db import connection
 
     heads = [head for _at, head in runs]
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT sequence, extract(epoch FROM received_at) FROM ingest_event "
-            "WHERE sequence IS NOT NULL AND received_at >= %s",
-            [since],
-        )
-        rows = cursor.fetchall()
     lags = []
-    for sequence, received in rows:
-        index = bisect.bisect_left(heads, sequence)
-        if index < len(runs):
-            lags.append(runs[index][0] - float(received))
+    for since, until in windows:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT sequence, extract(epoch FROM received_at) FROM ingest_event "
+                "WHERE sequence IS NOT NULL AND received_at >= %s AND received_at < %s",
+                [since, until],
+            )
+            rows = cursor.fetchall()
+        for sequence, received in rows:
+            index = bisect.bisect_left(heads, sequence)
+            if index < len(runs):
+                lags.append(runs[index][0] - float(received))
     return sorted(lags)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rate", type=int, default=500, help="events per second of the paced writes")
-    parser.add_argument("--seconds", type=float, default=20.0, help="length of each phase")
+    parser.add_argument("--seconds", type=float, default=10.0, help="length of each phase")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of the four phases (alternated: load varies)")
     parser.add_argument("--interval", type=float, default=1.0, help="seconds between the sealer's sweeps (beat)")
     args = parser.parse_args()
 
@@ -162,29 +185,33 @@ def main() -> None:
 
     bench = bench_tenant()
     tenant, factory = bench.tenant, EventFactory(seed=7)
+    paced = {False: [], True: []}
+    flat = {False: [], True: []}
+    windows = []
     connection.set_tenant(tenant)
     try:
-        events_seal(margin=0, run_seconds=3600)  # what earlier runs left: the phases start from a sealed chain
-        print(f"paced writes, {args.rate}/s for {args.seconds:.0f} s, no sealer ...", flush=True)
-        paced_alone = _write_paced(tenant, factory, args.rate, args.seconds)
-        events_seal(margin=0, run_seconds=3600)
-        since = timezone.now()
-        print(f"paced writes with the sealer every {args.interval} s ...", flush=True)
         with Sealer(args.interval) as sealer:
-            since = timezone.now()
-            paced_sealing = _write_paced(tenant, factory, args.rate, args.seconds)
-            time.sleep(args.interval + 1.0)  # the last events sealed
-        lags = _lags(bench.schema, sealer.runs(bench.schema), since)
-
-        print(f"writes as fast as one writer goes, {args.seconds:.0f} s each, without then with the sealer ...")
+            for round_ in range(1, args.rounds + 1):
+                phases = f"paced ({args.rate}/s), then flat out, {args.seconds:.0f} s each, without, with the sealer"
+                print(f"round {round_}/{args.rounds}: {phases} ...", flush=True)
+                for sealing in (False, True):
+                    events_seal(margin=0, run_seconds=3600)  # each phase starts from a sealed chain
+                    if sealing:
+                        sealer.resume()
+                    since = timezone.now()
+                    paced[sealing].append(_write_paced(tenant, factory, args.rate, args.seconds))
+                    if sealing:
+                        windows.append((since, timezone.now()))
+                        sealer.pause()
+                for sealing in (False, True):
+                    events_seal(margin=0, run_seconds=3600)
+                    if sealing:
+                        sealer.resume()
+                    flat[sealing].append(_write_flat_out(tenant, factory, args.seconds))
+                    if sealing:
+                        sealer.pause()
         events_seal(margin=0, run_seconds=3600)
-        flat_alone = _write_flat_out(tenant, factory, args.seconds)
-        events_seal(margin=0, run_seconds=3600)
-        with Sealer(args.interval):
-            flat_sealing = _write_flat_out(tenant, factory, args.seconds)
-            time.sleep(args.interval + 1.0)
-        events_seal(margin=0, run_seconds=3600)
-
+        lags = _lags(bench.schema, sealer.runs(bench.schema), windows)
         started = time.monotonic()
         verification = chain_verify()
         verify_seconds = time.monotonic() - started
@@ -192,6 +219,7 @@ def main() -> None:
         connection.set_schema_to_public()
         bench.revoke_keys()
 
+    sealed_events = sum(r[0] for r in paced[True]) + sum(r[0] for r in flat[True])
     result = {
         "sealing_lag_s": {
             "events": len(lags),
@@ -199,11 +227,11 @@ def main() -> None:
             "p99": round(_percentile(lags, 99), 3),
             "max": round(lags[-1], 3) if lags else None,
         },
-        "paced_without_sealer": paced_alone,
-        "paced_with_sealer": paced_sealing,
-        "sealer_cpu_s_per_1000_events": round(1000 * sealer.cpu / max(1, paced_sealing["events"]), 3),
-        "flat_out_without_sealer": flat_alone,
-        "flat_out_with_sealer": flat_sealing,
+        "paced_without_sealer": _paced_summary(paced[False]),
+        "paced_with_sealer": _paced_summary(paced[True]),
+        "flat_out_rate_without_sealer": round(sum(r[0] for r in flat[False]) / sum(r[1] for r in flat[False])),
+        "flat_out_rate_with_sealer": round(sum(r[0] for r in flat[True]) / sum(r[1] for r in flat[True])),
+        "sealer_process_cpu_s_per_1000_events": round(1000 * sealer.cpu / max(1, sealed_events), 3),
         "verify": {
             "ok": verification.ok,
             "events": verification.checked,
