@@ -1,5 +1,7 @@
 """GET /api/v1/logs/verify: recompute the tenant's hash chain over a range of sequences (ingest.sealing)."""
 
+from urllib.parse import urlencode
+
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
@@ -8,7 +10,7 @@ from rest_framework.views import APIView
 from auditlog.errors import FieldErrors
 from auditlog.openapi import error_responses
 
-from ..sealing import chain_verify
+from .. import sealing
 
 PARAMS = ("from_sequence", "to_sequence")
 SEQUENCE_MAX = 2**63 - 1
@@ -45,6 +47,12 @@ class VerificationSchema(serializers.Serializer):
     broken_at = BrokenAtSchema(required=False, help_text="When not ok: the first broken link.")
     head = HeadSchema()
     anchor = AnchorSchema(allow_null=True, help_text="Where verification starts (retention removed the events before).")
+    next = serializers.URLField(
+        required=False,
+        allow_null=True,
+        help_text="When ok and the range is longer than one request checks (1,000,000 events): the verification "
+        "of the rest, linked to this one's last event; null when done.",
+    )
 
 
 def _sequence(params, name: str) -> int | None:
@@ -61,8 +69,9 @@ class LogVerifyView(APIView):
         operation_id="logs_verify",
         description="Recomputes the tenant's hash chain from the stored events over `from_sequence` to "
         "`to_sequence` (both optional, inclusive; by default the whole chain, from the retention anchor to the "
-        "head) and reports the first broken link. A range starting above the anchor is linked to the stored hash "
-        "of the event before it. Events not sealed yet (the last second or so) are not part of the chain.",
+        "head) and reports the first broken link. At most 1,000,000 events per request: `next` verifies the rest. "
+        "A range starting above the anchor is linked to the stored hash of the event before it. Events not sealed "
+        "yet (the last second or so) are not part of the chain.",
         parameters=[
             OpenApiParameter("from_sequence", int, description="First sequence to check (default: the first kept)"),
             OpenApiParameter("to_sequence", int, description="Last sequence to check (default: the head)"),
@@ -78,4 +87,11 @@ class LogVerifyView(APIView):
         first, last = _sequence(params, "from_sequence"), _sequence(params, "to_sequence")
         if first is not None and last is not None and first > last:
             raise FieldErrors({"to_sequence": ["Must not be less than from_sequence."]})
-        return Response(chain_verify(from_sequence=first, to_sequence=last).as_dict())
+        result = sealing.chain_verify(from_sequence=first, to_sequence=last, max_events=sealing.VERIFY_MAX_EVENTS)
+        body = result.as_dict()
+        if result.ok:
+            body["next"] = None
+            if result.next_from is not None:
+                query = {"from_sequence": result.next_from, **({"to_sequence": last} if last is not None else {})}
+                body["next"] = request.build_absolute_uri(request.path) + "?" + urlencode(query)
+        return Response(body)

@@ -190,6 +190,22 @@ def test_verification_reads_the_rows_in_fetches_of_bounded_size(chain, auditor, 
     assert auditor.get(URL).json()["broken_at"]["sequence"] == 8
 
 
+def test_a_long_chain_is_verified_in_parts_each_linked_to_the_last(chain, auditor, world, monkeypatch):
+    monkeypatch.setattr("ingest.sealing.VERIFY_MAX_EVENTS", 4)
+    first = auditor.get(URL).json()
+    assert (first["ok"], first["checked"], first["first_sequence"], first["last_sequence"]) == (True, 4, 1, 4)
+    assert first["next"] == "http://testserver/api/v1/logs/verify?from_sequence=5"
+    second = auditor.get(first["next"]).json()
+    assert (second["checked"], second["first_sequence"], second["last_sequence"]) == (4, 5, 8)
+    third = auditor.get(second["next"]).json()
+    assert (third["checked"], third["last_sequence"], third["next"]) == (2, 10, None)
+    assert auditor.get(URL, {"to_sequence": 6}).json()["next"].endswith("?from_sequence=5&to_sequence=6")
+    tamper(world, "UPDATE ingest_event SET message = 'x' WHERE sequence = 7")
+    assert auditor.get(URL).json()["ok"] is True  # 1 to 4
+    broken = auditor.get(second["next"].replace("=9", "=5")).json()
+    assert broken["broken_at"]["sequence"] == 7 and "next" not in broken
+
+
 def test_a_range_beyond_the_head_checks_nothing(chain, auditor):
     body = auditor.get(URL, {"from_sequence": 11}).json()
     assert body == {**body, "ok": True, "checked": 0, "first_sequence": None, "last_sequence": None}
