@@ -101,3 +101,21 @@ def test_body_over_the_cap_is_413_json(world, api, marker, settings):
     assert response.status_code == 413
     assert response.json()["error"]["code"] == "payload_too_large"
     assert count_events(world.acme.tenant, source=marker) == 0
+
+
+def test_bulk_stores_list_fields_exactly(world, api, marker):
+    """Tags, changed fields and masked fields go into COPY in PostgreSQL's array syntax: quotes, backslashes,
+    commas, braces, spaces, tabs and words like NULL come back as sent."""
+    tricky = ['q"uote', "back\\slash", "com,ma", "{brace}", "in side", "NULL", "tab\there", "ünï €", "\\N", "end\\"]
+    before = {key: 1 for key in tricky}
+    after = {key: 2 for key in tricky} | {'my"password': "hunter2"}
+    events = [event_body(source=marker, tags=tricky, changes={"before": before, "after": after})]
+    events.append(event_body(source=marker, tags=[]))
+    response = api(world.acme.keys["ingest"]).post(URL, {"events": events}, format="json")
+    assert response.status_code == 201, response.content
+    reader = api(world.acme.keys["read"])
+    stored = reader.get(f"/api/v1/logs/{response.json()['ids'][0]}").json()
+    assert stored["tags"] == tricky
+    assert stored["changed_fields"] == sorted(tricky + ['my"password'])
+    assert stored["masked_fields"] == ['changes.after.my"password']
+    assert reader.get(f"/api/v1/logs/{response.json()['ids'][1]}").json()["tags"] == []

@@ -132,3 +132,35 @@ def test_not_an_object():
     with pytest.raises(EventInvalid) as info:
         validate_event([1, 2], tenant_slug="acme", now=NOW)
     assert "non_field_errors" in info.value.errors
+
+
+def test_text_limits_count_utf8_bytes_and_printable_ascii_passes_unchanged():
+    assert valid(actor={"id": "a" * 256})["actor_id"] == "a" * 256
+    assert "actor.id" in errors_of(actor={"id": "a" * 257})
+    assert valid(actor={"id": "é" * 128})["actor_id"] == "é" * 128  # 256 bytes
+    assert "actor.id" in errors_of(actor={"id": "é" * 129})
+    assert valid(message="  plain text, kept as sent  ")["message"] == "plain text, kept as sent"
+    row = valid(message="tab\tnew\nline\x7f\x9f é\x85", actor={"id": " \tbob\x01 "}, tags=["a\x00b", "c"])
+    assert row["message"] == "tab\tnew\nline é"
+    assert row["actor_id"] == "bob"
+    assert row["tags"] == ["ab", "c"]
+
+
+def test_blank_tag_after_stripping_is_an_error():
+    assert "tags.1" in errors_of(tags=["a\x00b", " \x02 "])
+
+
+def test_addresses_are_checked_and_normalised_every_time():
+    for _ in range(2):  # the second time from the cache of parsed addresses
+        assert valid(context={"ip": " 2001:DB8:0:0::1 "})["ip"] == "2001:db8::1"
+        assert valid(context={"ip": "10.0.0.1"})["ip"] == "10.0.0.1"
+        assert "context.ip" in errors_of(context={"ip": "10.0.0.256"})
+        assert "context.ip" in errors_of(context={"ip": "fe80::1%eth0"})
+        assert "context.ip" in errors_of(context={"ip": 167772161})
+
+
+def test_nesting_limit_counts_objects_and_arrays():
+    deep = {"a": {"b": {"c": {"d": {"e": 1}}}}}  # 5 levels
+    assert valid(metadata=deep)["metadata"] == deep
+    assert "metadata" in errors_of(metadata={"a": {"b": {"c": {"d": {"e": [1]}}}}})
+    assert "changes.after" in errors_of(changes={"before": None, "after": {"a": [[[[{"x": 1}]]]]}})
