@@ -22,7 +22,7 @@ from collections import Counter
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
@@ -90,17 +90,31 @@ def _floor(value: datetime, interval: str) -> datetime:
 
 
 def _split(f: EventFilter, floor, unit: timedelta):
-    """[from, to) as the whole units inside it (for the rollups) and the partial ones at its ends (for the event
-    table): (start, end, edges), start/end None when unbounded; None when no whole unit lies inside."""
+    """[from, to) as whole units for the rollups and signed pieces for the facts: (start, end, edges), start/end
+    None when unbounded; None when no whole unit lies inside.
+
+    A partial unit at an end is either added from the facts (low, high, +1), or, when it is the larger part of its
+    unit, the whole unit is read from the rollups and the part outside the range taken away (low, high, -1): a
+    range from 00:05 reads five minutes of facts, not most of a day."""
     start = f.time_from and (floor(f.time_from) + (unit if floor(f.time_from) != f.time_from else timedelta(0)))
     end = f.time_to and floor(f.time_to)
     if start and end and start >= end:
         return None
     edges = []
     if f.time_from and start != f.time_from:
-        edges.append((f.time_from, start))
+        low = start - unit
+        if f.time_from - low < start - f.time_from:
+            edges.append((low, f.time_from, -1))
+            start = low
+        else:
+            edges.append((f.time_from, start, 1))
     if f.time_to and end != f.time_to:
-        edges.append((end, f.time_to))
+        high = end + unit
+        if high - f.time_to < f.time_to - end:
+            edges.append((f.time_to, high, -1))
+            end = high
+        else:
+            edges.append((end, f.time_to, 1))
     return start, end, edges
 
 
@@ -193,11 +207,6 @@ def _rollup_where(start, end, access_trail: bool) -> tuple[str, list]:
     return " AND ".join(where), params
 
 
-def _events_edges(f: EventFilter, edges: list, interval: str, sets: list[str]) -> list[dict]:
-    """The partial hours (days) at the ends of a range: from the facts (the rollups' questions are structured)."""
-    return [_from_facts(replace(f, time_from=low, time_to=high), interval, sets) for low, high in edges]
-
-
 def _from_facts(f: EventFilter, interval: str, sets: list[str], *, top_actors: bool = False) -> dict:
     """The named sets counted from the facts of [from, to): one pass over the facts of the filter's combinations
     (one range of the (combination, occurred_at) index each), grouped by bucket, combination and actor number; the
@@ -207,9 +216,12 @@ def _from_facts(f: EventFilter, interval: str, sets: list[str], *, top_actors: b
     for column in sorted(set(f.columns) & FACT_COLUMNS):
         of_combinations.append(f"c.{column} = ANY(%s)")
         params.append(f.columns[column])
-    if not f.access_trail:
+    where = []
+    if not f.access_trail and of_combinations:
         of_combinations.append("NOT c.trail")
-    where = list(of_combinations)
+    elif not f.access_trail:  # the trail's few combinations left out, without a join
+        where.append("s.combination <> ALL(ARRAY(SELECT id FROM analytics_stats_combination WHERE trail))")
+    where += of_combinations
     if f.time_from:
         where.append("s.occurred_at >= %s")
         params.append(f.time_from)
@@ -305,7 +317,7 @@ def _from_values(f: EventFilter, interval: str, sets: list[str]) -> list[dict]:
         cursor.execute(" UNION ALL ".join(pieces), piece_params)
         for dimension, value, bucket, n in cursor.fetchall():
             out[dimension].append(((bucket,) if dimension == "series" else (value,), int(n)))
-    return [out, *_events_edges(f, edges, interval, sets)]
+    return out, edges
 
 
 def _cube_piece(f: EventFilter, kept: int, group: str, start, end) -> tuple[str, list]:
@@ -358,7 +370,7 @@ def _from_cube(f: EventFilter, interval: str, sets: list[str]) -> list[dict]:
             if name == "source" and value == "":
                 value = None  # the cube's '' is the events without a source
             out[name].append(((bucket,) if name == "series" else (value,), int(n)))
-    return [out, *_events_edges(f, edges, interval, sets)]
+    return out, edges
 
 
 def _month_pieces(table_days: str, table_months: str, low: datetime | None, high: datetime | None) -> list:
@@ -416,7 +428,7 @@ def _from_actors(f: EventFilter, interval: str) -> list[dict]:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         out = {"actor": [((actor_id, actor_type), int(n)) for actor_id, actor_type, n in cursor.fetchall()]}
-    return [out, *_events_edges(f, edges, interval, ["actor"])]
+    return out, edges
 
 
 def _events_relation(f: EventFilter) -> tuple[str, list]:
@@ -457,24 +469,41 @@ def log_stats(f: EventFilter, *, interval: str, use_rollups: bool = True) -> dic
     wanted[plan.series].append("series")
     wanted[plan.dimensions].extend(DIMENSIONS)
     wanted[plan.actors].append("actor")
-    parts: list[dict] = []
-    if wanted["values"]:
-        parts += _from_values(f, interval, wanted["values"])
-    if wanted["cube"]:
-        parts += _from_cube(f, interval, wanted["cube"])
-    if wanted["actors"] or wanted["actor_values"]:
-        parts += _from_actors(f, interval)
-    if wanted["facts"]:
-        parts.append(_from_facts(f, interval, wanted["facts"], top_actors=plan.actors == "facts"))
-    if wanted["events"]:
-        relation, params = _events_relation(f)
-        parts.append(_grouped(relation, params, time_col="occurred_at", count="count(*)", interval=interval,
-                              sets=wanted["events"]))  # fmt: skip
+    parts: list[tuple[dict, int]] = []  # (counts, sign)
+    edges: dict[tuple, list[str]] = {}  # (low, high, sign) -> the sets the facts count there
+
+    def rolled(counted: tuple[dict, list], sets: list[str]) -> None:
+        out, its_edges = counted
+        parts.append((out, 1))
+        for edge in its_edges:
+            edges.setdefault(edge, []).extend(name for name in sets if name not in edges.get(edge, []))
+
+    snapshot = not connection.in_atomic_block  # a caller's transaction keeps its isolation
+    with transaction.atomic(), connection.cursor() as cursor:
+        if snapshot:
+            # One snapshot for every table read (rollups and facts are written together, and a piece may be taken
+            # away from another); memory for the grouping of a broad question.
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        cursor.execute("SET LOCAL work_mem = '64MB'")
+        if wanted["values"]:
+            rolled(_from_values(f, interval, wanted["values"]), wanted["values"])
+        if wanted["cube"]:
+            rolled(_from_cube(f, interval, wanted["cube"]), wanted["cube"])
+        if wanted["actors"] or wanted["actor_values"]:
+            rolled(_from_actors(f, interval), ["actor"])
+        for (low, high, sign), sets in edges.items():
+            parts.append((_from_facts(replace(f, time_from=low, time_to=high), interval, sets), sign))
+        if wanted["facts"]:
+            parts.append((_from_facts(f, interval, wanted["facts"], top_actors=plan.actors == "facts"), 1))
+        if wanted["events"]:
+            relation, params = _events_relation(f)
+            parts.append((_grouped(relation, params, time_col="occurred_at", count="count(*)", interval=interval,
+                                   sets=wanted["events"]), 1))  # fmt: skip
     merged: dict[str, Counter] = {name: Counter() for name in ("series", *DIMENSIONS, "actor")}
-    for part in parts:
+    for part, sign in parts:
         for name, rows in part.items():
             for key, n in rows:
-                merged[name][key] += n
+                merged[name][key] += sign * n
     results = {name: [(key, n) for key, n in counts.items() if n] for name, counts in merged.items()}
     series = _series(results["series"], f, interval)
     out = {
