@@ -274,6 +274,31 @@ def test_a_transaction_held_open_is_neither_skipped_nor_chained_out_of_order(com
     assert [e.sequence for e in events] == [1, 2, 3, 4, 5, 6]
 
 
+def test_a_writing_transaction_open_too_long_stops_holding_sealing_back(committed_acme, marker, monkeypatch):
+    monkeypatch.setattr("ingest.sealing.HORIZON_WAIT_SECONDS", 0.5)  # a forgotten session, say
+    written, release = threading.Event(), threading.Event()
+
+    def forgotten():
+        in_tenant(committed_acme)
+        with transaction.atomic():
+            event_create(tenant_slug=committed_acme.slug, body=event_body(source=marker))
+            written.set()
+            release.wait(30)
+
+    thread = _in_thread(forgotten)
+    try:
+        assert written.wait(30)
+        ids = post(committed_acme, 2, source=marker)
+        in_tenant(committed_acme)
+        assert events_seal(margin=0) == 0  # held back while the transaction is recent
+        time.sleep(0.6)
+        assert events_seal(margin=0) == 2
+        assert len(chained(ids)) == 2
+    finally:
+        release.set()
+        thread.join(30)
+
+
 def test_a_reading_transaction_does_not_hold_sealing_back(committed_acme, marker):
     started, release = threading.Event(), threading.Event()
 
