@@ -9,13 +9,18 @@ Where it is counted (stats_plan; the tables are described in analytics.models.ro
 - time and the dimensions action, severity, resource_type, source (any of them, any values): the by_* lists from
   the daily cube, each from the cuboid of the filtered dimensions and its own; the series by the day from the
   cuboid of the filtered dimensions, by the hour (one dimension filtered) from the hourly counts per value;
-  the top actors (one dimension filtered) from the daily and monthly counts per actor and value; the top actors
-  under two dimensions or more, and an hourly series filtered on two or more, from the event table;
-- any other filter (actor, full text, tags, ip, metadata, ids), or a range without a whole hour (day) inside:
-  from the event table, by one GROUPING SETS aggregate over the filtered rows (search.backends.postgres.filtered),
-  so every filter means what it means in the list; a filter narrows the rows read through its index.
-The rollups answer the whole hours (days, months) inside the range; its partial ones at the ends are counted
-from the event table. Rollups count what the relay has relayed: they trail commits by the relay's lag (seconds).
+  the top actors (one dimension filtered) from the daily and monthly counts per actor and value;
+- what the rollups cannot answer in a question filtered only on time, those dimensions and actor_type (the top
+  actors and an hourly series under two dimensions or more, a series by the minute, actor types, a range
+  without a whole hour (day) inside): from the facts, one narrow row per event read through the index of its
+  combination of values;
+- any other filter (actor, full text, tags, ip, metadata, ids): from the event table, by one GROUPING SETS
+  aggregate over the filtered rows (search.backends.postgres.filtered), so every filter means what it means in
+  the list; a filter narrows the rows read through its index.
+The rollups answer the whole hours (days, months) inside the range, and the facts its partial ones at the ends
+(or, for a partial unit that is most of its unit, the part outside the range, taken away from the whole unit).
+All of them are read in one snapshot. Rollups and facts count what the relay has relayed, in the same
+transaction: they trail commits by the relay's lag (seconds).
 """
 
 from collections import Counter
@@ -287,8 +292,8 @@ def _from_facts(f: EventFilter, interval: str, sets: list[str], *, top_actors: b
     return out
 
 
-def _from_values(f: EventFilter, interval: str, sets: list[str]) -> list[dict]:
-    """From the hourly counts per value, the partial hours at the ends of the range from the event table.
+def _from_values(f: EventFilter, interval: str, sets: list[str]) -> tuple[dict, list]:
+    """From the hourly counts per value for the whole hours of the range: (counts, the edges left to the facts).
 
     Unfiltered: the total, series and by_* (the series from the severities, which every event has). Filtered on
     one dimension: the series of its values (asked for: `series` only)."""
@@ -350,9 +355,9 @@ def _cube_piece(f: EventFilter, kept: int, group: str, start, end) -> tuple[str,
     return sql, ["series" if group == "bucket" else group, *params]
 
 
-def _from_cube(f: EventFilter, interval: str, sets: list[str]) -> list[dict]:
-    """From the daily counts per combination of values, for whole days; the partial days at the ends from the event
-    table. A set X reads the cuboid of the filtered dimensions and X; the series (by day) that of the filtered ones."""
+def _from_cube(f: EventFilter, interval: str, sets: list[str]) -> tuple[dict, list]:
+    """From the daily counts per combination of values, for whole days: (counts, the edges left to the facts).
+    A set X reads the cuboid of the filtered dimensions and X; the series (by day) that of the filtered ones."""
     start, end, edges = _split(f, day_floor, DAY)
     filtered_bits = sum(CUBE_BITS[d] for d in _filtered_dimensions(f))
     pieces, params = [], []
@@ -398,10 +403,10 @@ def _month_pieces(table_days: str, table_months: str, low: datetime | None, high
     return [piece for piece in pieces if piece[1] is None or piece[2] is None or piece[1] < piece[2]]
 
 
-def _from_actors(f: EventFilter, interval: str) -> list[dict]:
-    """Actors from the monthly and daily counts for the whole days of the range (see _month_pieces), the event table
-    for its partial days at the ends; one statement, so one snapshot. From one table alone, only the top ones are
-    read. Filtered on one dimension: the counts per actor and value of its values."""
+def _from_actors(f: EventFilter, interval: str) -> tuple[dict, list]:
+    """Actors from the monthly and daily counts for the whole days of the range (see _month_pieces): (counts, the
+    edges left to the facts). From one table alone, with no edge, only the top ones are read. Filtered on one
+    dimension: the counts per actor and value of its values."""
     start, end, edges = _split(f, day_floor, DAY)
     dimensions = _filtered_dimensions(f)
     days, months = "analytics_rollup_actors", "analytics_rollup_actor_months"
