@@ -47,6 +47,7 @@ SEAL_MARGIN_SECONDS = 0.5  # covers the time from receiving an event to its tran
 HORIZON_WAIT_SECONDS = 60.0  # an open writing transaction older than this no longer holds the horizon back
 BATCH_SIZE = 5000
 RUN_SECONDS = 10.0  # a run seals batches until nothing is left below the horizon, or for this long
+FULL_SWEEP_SECONDS = 60.0  # how often a run also looks below its frontier (events committed long after received)
 SEALER_NAME = "auditlog-sealer"  # the sealer's application_name while it seals; other sealers ignore it
 ZERO_HASH = "0" * 64  # the link before sequence 1
 VERIFY_FETCH_ROWS = 2000
@@ -71,15 +72,20 @@ SELECT least(
        AND xact_start > clock_timestamp() - make_interval(secs => %(wait)s))
 ) - make_interval(secs => %(margin)s)
 """
+# The next events to seal: after the frontier (the newest sealed event's position), or from the start of the
+# unsealed index for a full sweep. An ordered index scan, so the entries of rows sealed since the last vacuum
+# are skipped (marked dead once seen) rather than rechecked in the table.
 _PICK_SQL = (
     f"SELECT id, occurred_at, received_at, {CANONICAL_SQL} FROM ingest_event "
-    "WHERE sequence IS NULL AND received_at < %(horizon)s ORDER BY received_at, id LIMIT %(limit)s"
+    "WHERE sequence IS NULL AND received_at < %(horizon)s {after} ORDER BY received_at, id LIMIT %(limit)s"
 )
-# Each row by its primary key (occurred_at, id): the planner reaches it in its partition by index.
+_AFTER_FRONTIER = "AND (received_at, id) > (%(received_at)s, %(id)s)"
+# Each row by its primary key (occurred_at, id), in its partition. No `sequence IS NULL` here: the planner would
+# read the unsealed index whole; the tenant's lock, held since the pick, is what keeps the rows unsealed.
 _SEAL_SQL = (
     "UPDATE ingest_event e SET sequence = s.sequence, hash = s.hash "
     "FROM unnest(%s::uuid[], %s::timestamptz[], %s::bigint[], %s::text[]) AS s(id, occurred_at, sequence, hash) "
-    "WHERE e.occurred_at = s.occurred_at AND e.id = s.id AND e.sequence IS NULL"
+    "WHERE e.occurred_at = s.occurred_at AND e.id = s.id"
 )
 _OUTBOX_SQL = (
     "INSERT INTO ingest_outbox (event_id, occurred_at, pending) "
@@ -141,10 +147,32 @@ def chain_anchor() -> Link:
     return Link(*row) if row else Link(0, ZERO_HASH)
 
 
+def _frontier(cursor, head_sequence: int) -> tuple | None:
+    """(received_at, id) of the newest sealed event: events after it are the ones to seal."""
+    if not head_sequence:
+        return None
+    cursor.execute("SELECT received_at, id FROM ingest_event WHERE sequence = %s LIMIT 1", [head_sequence])
+    return cursor.fetchone()
+
+
+def _sweep_due(cursor) -> bool:
+    cursor.execute(
+        "SELECT swept_at IS NULL OR swept_at < clock_timestamp() - make_interval(secs => %s) "
+        "FROM ingest_chain WHERE id = 1",
+        [FULL_SWEEP_SECONDS],
+    )
+    return cursor.fetchone()[0]
+
+
 def sealing_pending() -> bool:
-    """Whether the current tenant has events not sealed yet (an index probe)."""
+    """Whether the current tenant has events to seal after its frontier, or a full sweep is due (index probes)."""
     with connection.cursor() as cursor:
-        cursor.execute("SELECT EXISTS (SELECT 1 FROM ingest_event WHERE sequence IS NULL)")
+        if _sweep_due(cursor):
+            return True
+        cursor.execute("SELECT sequence FROM ingest_chain WHERE id = 1")
+        frontier = _frontier(cursor, cursor.fetchone()[0])
+        after, params = (_AFTER_FRONTIER, {"received_at": frontier[0], "id": frontier[1]}) if frontier else ("", None)
+        cursor.execute(f"SELECT EXISTS (SELECT 1 FROM ingest_event WHERE sequence IS NULL {after})", params)
         return cursor.fetchone()[0]
 
 
@@ -181,8 +209,15 @@ def _seal_batch(*, margin: float, batch_size: int) -> int | None:
         horizon = cursor.fetchone()[0]
         cursor.execute("SELECT sequence, hash FROM ingest_chain WHERE id = 1 FOR UPDATE")
         sequence, previous = cursor.fetchone()
-        cursor.execute(_PICK_SQL, {"horizon": horizon, "limit": batch_size})
+        frontier = _frontier(cursor, sequence)
+        sweep = frontier is None or _sweep_due(cursor)
+        params = {"horizon": horizon, "limit": batch_size}
+        if not sweep:
+            params.update(received_at=frontier[0], id=frontier[1])
+        cursor.execute(_PICK_SQL.format(after="" if sweep else _AFTER_FRONTIER), params)
         rows = cursor.fetchall()
+        if sweep and len(rows) < batch_size:  # all found: the next full sweep in FULL_SWEEP_SECONDS
+            cursor.execute("UPDATE ingest_chain SET swept_at = clock_timestamp() WHERE id = 1")
         if not rows:
             return 0
         ids, occurred, sequences, hashes = [], [], [], []
@@ -193,7 +228,13 @@ def _seal_batch(*, margin: float, batch_size: int) -> int | None:
             occurred.append(occurred_at)
             sequences.append(sequence)
             hashes.append(previous)
-        _note_late(cursor, sequences[0] - 1, rows[0][2])
+        if frontier and rows[0][2] < frontier[0]:
+            logger.warning(
+                "%s: events received at %s chained after one received at %s (their write began past the margin)",
+                connection.schema_name,
+                rows[0][2].isoformat(),
+                frontier[0].isoformat(),
+            )
         cursor.execute(_SEAL_SQL, [ids, occurred, sequences, hashes])
         if cursor.rowcount != len(rows):  # rows deleted meanwhile: chaining them would leave gaps
             raise ChainError(f"{len(rows) - cursor.rowcount} of {len(rows)} events went while being sealed")
@@ -206,19 +247,6 @@ def _seal_batch(*, margin: float, batch_size: int) -> int | None:
             schema_name = connection.schema_name
             transaction.on_commit(lambda: relay_kick(schema_name))
     return len(rows)
-
-
-def _note_late(cursor, head_sequence: int, first_received_at) -> None:
-    """Log events chained after events received later than they were (their write began past the margin)."""
-    cursor.execute("SELECT received_at FROM ingest_event WHERE sequence = %s", [head_sequence])
-    row = cursor.fetchone()
-    if row and row[0] > first_received_at:
-        logger.warning(
-            "%s: events received at %s chained after one received at %s (their write began past the margin)",
-            connection.schema_name,
-            first_received_at.isoformat(),
-            row[0].isoformat(),
-        )
 
 
 @dataclass

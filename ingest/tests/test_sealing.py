@@ -113,13 +113,18 @@ def test_events_received_within_the_margin_wait(acme):
     assert events_seal(margin=0) == 2
 
 
-def test_an_event_committed_long_after_it_was_received_is_chained_late_never_skipped(acme, caplog):
+def test_an_event_committed_long_after_it_was_received_is_chained_late_never_skipped(acme, caplog, monkeypatch):
     """A process stalled between receiving and writing (past the margin and every open transaction's start):
-    the event is not lost below the horizon; it is chained after newer ones, and the warning says so."""
+    the event is behind the frontier, but not lost: the next full sweep chains it after newer ones, and the
+    warning says so."""
     (newer,) = post(acme, 1)
     events_seal(margin=0)
     (stalled,) = post(acme, 1)
     Event.objects.filter(id=stalled).update(received_at=timezone.now() - timedelta(hours=1))
+    assert events_seal(margin=0) == 0  # behind the frontier; the last full sweep was just now
+    assert sealing_pending() is False
+    monkeypatch.setattr("ingest.sealing.FULL_SWEEP_SECONDS", 0)  # a minute later
+    assert sealing_pending() is True
     assert events_seal(margin=0) == 1
     assert Event.objects.get(id=stalled).sequence == Event.objects.get(id=newer).sequence + 1
     assert "chained after one received at" in caplog.text
@@ -216,7 +221,9 @@ def test_handlers_that_ask_for_sealed_events_get_them_again_with_their_hash(acme
 def _chain_reset():
     with connection.cursor() as cursor:
         cursor.execute("UPDATE ingest_event SET sequence = NULL, hash = NULL WHERE sequence IS NOT NULL")
-        cursor.execute("UPDATE ingest_chain SET sequence = 0, hash = %s, sealed_at = NULL", [ZERO_HASH])
+        cursor.execute(
+            "UPDATE ingest_chain SET sequence = 0, hash = %s, sealed_at = NULL, swept_at = NULL", [ZERO_HASH]
+        )
         cursor.execute("DELETE FROM ingest_chain_anchor")
 
 
