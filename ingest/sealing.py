@@ -18,9 +18,12 @@ between the web hosts' clocks and the database's. A transaction open longer than
 stops holding it back, so a forgotten session cannot stop sealing. Chosen over a watermark table with an
 advisory lock taken by each ingest transaction because ingestion then waits for nothing and writes nothing more.
 
-Nothing is ever skipped: unsealed events are found by `sequence IS NULL` (a partial index, holding only the few
-seconds' worth not yet sealed), not by a time watermark. An event whose write began more than the margin after
-it was received (a stalled process) is chained when it commits, after events received later, and logged.
+Nothing is ever skipped. A run seals the unsealed events after its frontier (the newest sealed event's
+(received_at, id)), read in order from a partial index of the unsealed events; and every FULL_SWEEP_SECONDS it
+reads that index from its start, so an event whose write began more than the margin after it was received (a
+stalled process) is still chained, after events received later, and logged. The index is read in order (an
+index scan marks the entries of rows sealed since the last vacuum dead as it passes them), never by a bitmap
+of all its entries, which rechecks each in the table.
 
 One sealer at a time per tenant (a transaction-level advisory lock; a second one gives way), one transaction per
 batch: the updates of the sealed rows and the chain head (`ingest_chain`). Ingestion takes no lock the sealer
