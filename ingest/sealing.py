@@ -208,6 +208,7 @@ def _seal_batch(*, margin: float, batch_size: int) -> int | None:
         if not _lock(cursor, wait=False):
             return None
         cursor.execute("SET LOCAL application_name = %s", [SEALER_NAME])
+        cursor.execute("SET LOCAL enable_bitmapscan = off")  # the unsealed index read in order (see above)
         cursor.execute(_HORIZON_SQL, {"sealer": SEALER_NAME, "wait": HORIZON_WAIT_SECONDS, "margin": margin})
         horizon = cursor.fetchone()[0]
         cursor.execute("SELECT sequence, hash FROM ingest_chain WHERE id = 1 FOR UPDATE")
