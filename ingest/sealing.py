@@ -37,6 +37,7 @@ import hashlib
 import logging
 import time
 from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import dataclass, field
 
 from django.db import connection, transaction
@@ -331,8 +332,9 @@ def chain_verify(
     if max_events is not None and last - first + 1 > max_events:
         last, result.next_from = first + max_events - 1, first + max_events
     expected, previous, last_id = first, anchor.hash, None
-    with transaction.atomic():  # the server-side cursor lives in a transaction
-        rows = _groups(_rows(first - 1 if first > anchor.sequence + 1 else first, last))
+    start = first - 1 if first > anchor.sequence + 1 else first
+    # The server-side cursor lives in the transaction; closed (by closing its reader) before it ends, even early.
+    with transaction.atomic(), closing(_groups(_rows(start, last))) as rows:
         if first > anchor.sequence + 1:  # the link before the range: taken as stored
             sequence, group = next(rows, (None, []))
             if sequence != first - 1:
