@@ -328,6 +328,44 @@ def test_a_reading_transaction_does_not_hold_sealing_back(committed_acme, marker
         thread.join(30)
 
 
+def test_ingestion_does_not_wait_for_a_sealer_at_work(committed_acme, marker, monkeypatch):
+    """A sealer holding its lock, the chain head and its picked rows in an open transaction: events still go in."""
+    from ingest import sealing
+
+    picked, release = threading.Event(), threading.Event()
+    real_link_hash = sealing.link_hash
+
+    def slow_link_hash(*args):
+        picked.set()
+        release.wait(30)
+        return real_link_hash(*args)
+
+    post(committed_acme, 3, source=marker)
+    monkeypatch.setattr(sealing, "link_hash", slow_link_hash)
+
+    def sealer():
+        in_tenant(committed_acme)
+        events_seal(margin=0)
+
+    thread = _in_thread(sealer)
+    try:
+        assert picked.wait(30)
+        started = time.monotonic()
+        ids = post(committed_acme, 2, source=marker) + [
+            str(event_create(tenant_slug=committed_acme.slug, body=event_body(source=marker))[0].id)
+        ]
+        assert time.monotonic() - started < 5
+        in_tenant(committed_acme)
+        assert Event.objects.filter(id__in=ids).count() == 3
+        assert events_seal(margin=0) == 0  # the sealer at work has the tenant's lock: this one gives way
+    finally:
+        release.set()
+        thread.join(30)
+    in_tenant(committed_acme)
+    assert events_seal(margin=0) == 3
+    assert chain_head()["sequence"] == 6
+
+
 def test_two_sealers_at_once_never_seal_an_event_twice(committed_acme, marker):
     ids = [i for _ in range(3) for i in post(committed_acme, 1000, source=marker)]
     go = threading.Barrier(3)
