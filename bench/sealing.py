@@ -8,9 +8,9 @@ fast verification recomputes the chain.
     .venv/bin/python bench/sealing.py [--rate 500] [--seconds 10] [--rounds 3] [--interval 1.0]
 
 Writes go through the real write path (ingest.services.events_bulk_create: validation, masking, encryption,
-outbox) in this process, into the `bench` tenant; the sealer is a process of its own that, every --interval
-seconds, seals each tenant (ingest.sealing.events_seal, as the beat's sweep and the worker's task do, less the
-queue hop). Sealed time is when the sealer's run returned (its last batch committed).
+outbox) in this process, into a tenant of its own (`bench-sealing`); the sealer is a process of its own that,
+every --interval seconds, seals that tenant (ingest.sealing.events_seal, as the beat's sweep and the worker's
+task do, less the queue hop). Sealed time is when the sealer's run returned (its last batch committed).
 """
 
 import argparse
@@ -36,8 +36,8 @@ def _percentile(ordered: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
 
 
-def sealer_main(interval: float, out: str) -> None:
-    """The sealer process: every tenant sealed every `interval` seconds; (time, tenant, head) after each run.
+def sealer_main(interval: float, out: str, schema_name: str) -> None:
+    """The sealer process: the tenant sealed every `interval` seconds; (time, schema, head) after each run.
     While the file `out`.paused exists, it sweeps nothing."""
     django_setup()
     from django.db import connection
@@ -47,7 +47,7 @@ def sealer_main(interval: float, out: str) -> None:
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    tenants = list(get_tenant_model().objects.exclude(schema_name="public"))
+    tenants = list(get_tenant_model().objects.filter(schema_name=schema_name))
     with open(out, "w") as log:
         tick = time.monotonic()
         paused = Path(out + ".paused")
@@ -67,8 +67,8 @@ class Sealer:
     """`with Sealer(interval):` runs the sealer process for the block, paused until resume(); .runs() gives its
     (time, schema, head) records and .cpu the CPU seconds it used while resumed."""
 
-    def __init__(self, interval: float):
-        self.interval = interval
+    def __init__(self, interval: float, schema_name: str):
+        self.interval, self.schema_name = interval, schema_name
         self.path = Path(tempfile.mkstemp(prefix="sealing-", suffix=".jsonl")[1])
         self.paused = Path(str(self.path) + ".paused")
         self.process: subprocess.Popen | None = None
@@ -76,7 +76,8 @@ class Sealer:
 
     def __enter__(self):
         self.paused.touch()
-        command = [sys.executable, str(Path(__file__).resolve()), "--sealer", str(self.interval), str(self.path)]
+        script = str(Path(__file__).resolve())
+        command = [sys.executable, script, "--sealer", str(self.interval), str(self.path), self.schema_name]
         self.process = subprocess.Popen(command, cwd=ROOT, start_new_session=True)
         time.sleep(2.0)  # Django set up
         return self
@@ -167,39 +168,58 @@ def _lags(schema: str, runs: list[tuple[float, int]], windows: list[tuple]) -> l
     return sorted(lags)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rate", type=int, default=500, help="events per second of the paced writes")
-    parser.add_argument("--seconds", type=float, default=10.0, help="length of each phase")
-    parser.add_argument("--rounds", type=int, default=3, help="rounds of the four phases (alternated: load varies)")
-    parser.add_argument("--interval", type=float, default=1.0, help="seconds between the sealer's sweeps (beat)")
-    args = parser.parse_args()
+TENANT_SLUG = "bench-sealing"  # a tenant of its own: the `bench` tenant's bulk-loaded events are not sealed
 
-    django_setup()
+
+def sealing_tenant():
+    """The tenant the sealing runs write to, created when missing."""
+    import secrets
+
+    from django.db import connection
+
+    from ingest.partitions import partitions_ensure
+    from tenants.models import Tenant
+    from tenants.services import tenant_create
+
+    tenant = Tenant.objects.filter(slug=TENANT_SLUG).first()
+    if tenant is None:
+        password = secrets.token_urlsafe()
+        admin = {"username": f"{TENANT_SLUG}-admin", "email": "sealing@example.com", "password": password}
+        tenant = tenant_create(slug=TENANT_SLUG, name="Benchmark (sealing)", admin=admin)
+    connection.set_tenant(tenant)
+    try:
+        partitions_ensure()
+    finally:
+        connection.set_schema_to_public()
+    return tenant
+
+
+def measure(*, rate: int = 500, seconds: float = 10.0, rounds: int = 3, interval: float = 1.0, log=print) -> dict:
+    """The sealing runs (see the module's docstring), in the `bench-sealing` tenant; returns their figures."""
     from django.db import connection
     from django.utils import timezone
 
     from bench.data import EventFactory
-    from bench.tenant import bench_tenant
-    from ingest.sealing import chain_verify, events_seal
+    from ingest.sealing import chain_head, chain_verify, events_seal
 
-    bench = bench_tenant()
-    tenant, factory = bench.tenant, EventFactory(seed=7)
+    tenant, factory = sealing_tenant(), EventFactory(seed=7)
     paced = {False: [], True: []}
     flat = {False: [], True: []}
     windows = []
     connection.set_tenant(tenant)
     try:
-        with Sealer(args.interval) as sealer:
-            for round_ in range(1, args.rounds + 1):
-                phases = f"paced ({args.rate}/s), then flat out, {args.seconds:.0f} s each, without, with the sealer"
-                print(f"round {round_}/{args.rounds}: {phases} ...", flush=True)
+        events_seal(margin=0, run_seconds=3600)  # what an interrupted run left
+        first_sequence = chain_head()["sequence"] + 1
+        with Sealer(interval, tenant.schema_name) as sealer:
+            for round_ in range(1, rounds + 1):
+                log(f"sealing, round {round_}/{rounds}: paced ({rate}/s), then flat out, {seconds:.0f} s each, "
+                    "without, then with the sealer")  # fmt: skip
                 for sealing in (False, True):
                     events_seal(margin=0, run_seconds=3600)  # each phase starts from a sealed chain
                     if sealing:
                         sealer.resume()
                     since = timezone.now()
-                    paced[sealing].append(_write_paced(tenant, factory, args.rate, args.seconds))
+                    paced[sealing].append(_write_paced(tenant, factory, rate, seconds))
                     if sealing:
                         windows.append((since, timezone.now()))
                         sealer.pause()
@@ -207,20 +227,19 @@ def main() -> None:
                     events_seal(margin=0, run_seconds=3600)
                     if sealing:
                         sealer.resume()
-                    flat[sealing].append(_write_flat_out(tenant, factory, args.seconds))
+                    flat[sealing].append(_write_flat_out(tenant, factory, seconds))
                     if sealing:
                         sealer.pause()
         events_seal(margin=0, run_seconds=3600)
-        lags = _lags(bench.schema, sealer.runs(bench.schema), windows)
+        lags = _lags(tenant.schema_name, sealer.runs(tenant.schema_name), windows)
         started = time.monotonic()
-        verification = chain_verify()
+        verification = chain_verify(from_sequence=first_sequence)  # this run's events
         verify_seconds = time.monotonic() - started
     finally:
         connection.set_schema_to_public()
-        bench.revoke_keys()
 
     sealed_events = sum(r[0] for r in paced[True]) + sum(r[0] for r in flat[True])
-    result = {
+    return {
         "sealing_lag_s": {
             "events": len(lags),
             "p50": round(_percentile(lags, 50), 3),
@@ -239,12 +258,22 @@ def main() -> None:
             "events_per_s": round(verification.checked / verify_seconds) if verify_seconds else None,
         },
     }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rate", type=int, default=500, help="events per second of the paced writes")
+    parser.add_argument("--seconds", type=float, default=10.0, help="length of each phase")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of the four phases (alternated: load varies)")
+    parser.add_argument("--interval", type=float, default=1.0, help="seconds between the sealer's sweeps (beat)")
+    args = parser.parse_args()
+    django_setup()
+    result = measure(rate=args.rate, seconds=args.seconds, rounds=args.rounds, interval=args.interval)
     print(json.dumps(result, indent=2))
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 4 and sys.argv[1] == "--sealer":
-        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "auditlog.settings")
-        sealer_main(float(sys.argv[2]), sys.argv[3])
+    if len(sys.argv) == 5 and sys.argv[1] == "--sealer":
+        sealer_main(float(sys.argv[2]), sys.argv[3], sys.argv[4])
     else:
         main()
