@@ -20,6 +20,7 @@ from ingest import tasks
 from ingest.models import Event, OutboxEntry
 from ingest.relay import outbox_handler_register, relay_drain
 from ingest.sealing import (
+    CANONICAL_SQL,
     ZERO_HASH,
     chain_head,
     events_seal,
@@ -55,8 +56,6 @@ def chained(ids=None) -> list[Event]:
 
 
 def canonical_of(event_id) -> str:
-    from ingest.sealing import CANONICAL_SQL
-
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT {CANONICAL_SQL} FROM ingest_event WHERE id = %s", [event_id])
         return cursor.fetchone()[0]
@@ -94,6 +93,13 @@ def test_the_hash_covers_the_previous_hash_the_sequence_and_the_stored_content(a
     assert str(int(event.received_at.timestamp() * 1_000_000)) in canonical
     expected = hashlib.sha256(f"{start['hash']}\n{start['sequence'] + 1}\n{canonical}".encode()).hexdigest()
     assert event.hash == expected == link_hash(start["hash"], event.sequence, canonical)
+    with connection.cursor() as cursor:  # anyone with the rows can recompute it, in SQL too
+        cursor.execute(
+            "SELECT encode(sha256(convert_to(%s || E'\\n' || sequence::text || E'\\n' || "
+            f"{CANONICAL_SQL}, 'UTF8')), 'hex') FROM ingest_event WHERE id = %s",
+            [start["hash"], first],
+        )
+        assert cursor.fetchone()[0] == event.hash
 
 
 def test_the_first_link_follows_sixty_four_zeros(acme):
