@@ -102,6 +102,17 @@ def test_the_hash_covers_the_previous_hash_the_sequence_and_the_stored_content(a
         assert cursor.fetchone()[0] == event.hash
 
 
+def test_encrypted_content_is_hashed_as_stored(acme):
+    """The ciphertext is chained, not the clear value: verifying needs no key."""
+    (event_id,) = post(acme, 1, changes={"before": {"plan": "secret-plan-1"}, "after": {"plan": "secret-plan-2"}})
+    events_seal(margin=0)
+    canonical = canonical_of(event_id)
+    assert '"$enc"' in canonical and "secret-plan" not in canonical
+    event = Event.objects.get(id=event_id)
+    previous = Event.objects.get(sequence=event.sequence - 1).hash if event.sequence > 1 else ZERO_HASH
+    assert event.hash == link_hash(previous, event.sequence, canonical)
+
+
 def test_the_first_link_follows_sixty_four_zeros(acme):
     with connection.cursor() as cursor:  # a tenant with nothing sealed yet (rolled back with the test)
         cursor.execute("UPDATE ingest_event SET sequence = NULL, hash = NULL WHERE sequence IS NOT NULL")

@@ -67,6 +67,7 @@ def test_an_intact_chain_verifies(chain, auditor):
         "message = 'rewritten'",
         "actor_id = 'mallory'",
         "metadata = '{\"n\": 2}'",
+        'changes = \'{"before": null, "after": {"$enc": "v1:1:forged"}}\'',
         "ip = '10.1.2.4'",
         "received_at = received_at + interval '1 microsecond'",
         "occurred_at = occurred_at - interval '1 second'",
