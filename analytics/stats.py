@@ -36,6 +36,7 @@ from rest_framework.views import APIView
 
 from auditlog.errors import FieldErrors
 from auditlog.openapi import error_responses
+from ingest.models import ActorType
 from search.api.views import FILTER_PARAMETERS
 from search.audience import audience_of
 from search.backends.postgres import filtered
@@ -55,11 +56,13 @@ FACT_COLUMNS = {*DIMENSIONS, "actor_type"}  # the list filters a Combination hol
 class StatsPlan:
     """Where each part is counted (for tests and the benchmark): 'values' (hourly counts per value), 'cube' (daily
     counts per combination of values), 'actors' (daily and monthly counts per actor), 'actor_values' (the same
-    per actor and value) or 'events'."""
+    per actor and value), 'facts' or 'events'. `less`: under an actor type filter whose other types have fewer actors,
+    the rollups' parts count every type and the facts of the other types are taken away ('facts')."""
 
     series: str
     dimensions: str
     actors: str
+    less: str = ""
 
     def sources(self) -> set[str]:
         return {self.series, self.dimensions, self.actors}
@@ -132,11 +135,32 @@ def _structured(f: EventFilter) -> bool:
     return not (f.ips or f.tags or f.q or f.metadata) and set(f.columns) <= FACT_COLUMNS
 
 
+def _other_actor_types(f: EventFilter) -> list[str] | None:
+    """Under an actor type filter, the other types when they have fewer actors (their facts are then fewer to read
+    than the filter's: the rollups count all types, and the others are taken away); else None."""
+    chosen = f.columns["actor_type"]
+    others = [t for t in ActorType.values if t not in chosen]
+    if not others:
+        return others
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FILTER (WHERE actor_type = ANY(%s)), count(*) FILTER (WHERE actor_type = ANY(%s)) "
+            "FROM analytics_stats_actor",
+            [others, chosen],
+        )
+        of_others, of_chosen = cursor.fetchone()
+    return others if of_others < of_chosen else None
+
+
 def stats_plan(f: EventFilter, interval: str, *, use_rollups: bool = True) -> StatsPlan:
     if not (use_rollups and _structured(f)):
         return StatsPlan("events", "events", "events")
+    less = ""
     if "actor_type" in f.columns:  # the rollups do not count by actor type
-        return StatsPlan("facts", "facts", "facts")
+        others = _other_actor_types(f)
+        if others is None:
+            return StatsPlan("facts", "facts", "facts")
+        less = "facts" if others else ""
     dimensions = _filtered_dimensions(f)
     whole_hours = interval != "minute" and _split(f, hour_floor, HOUR) is not None
     whole_days = _split(f, day_floor, DAY) is not None
@@ -145,6 +169,7 @@ def stats_plan(f: EventFilter, interval: str, *, use_rollups: bool = True) -> St
             series="values" if whole_hours else "facts",
             dimensions="values" if whole_hours else "facts",
             actors="actors" if whole_days else "facts",
+            less=less if whole_hours else "",
         )
     if len(dimensions) == 1 and whole_hours:
         series = "values"  # the hourly counts of the filtered values: partial hours from the facts
@@ -156,6 +181,7 @@ def stats_plan(f: EventFilter, interval: str, *, use_rollups: bool = True) -> St
         series=series,
         dimensions="cube" if whole_days else "facts",
         actors="actor_values" if len(dimensions) == 1 and whole_days else "facts",
+        less=less if series != "facts" or whole_days else "",
     )
 
 
@@ -214,11 +240,16 @@ def _rollup_where(start, end, access_trail: bool) -> tuple[str, list]:
 
 def _from_facts(f: EventFilter, interval: str, sets: list[str], *, top_actors: bool = False) -> dict:
     """The named sets counted from the facts of [from, to): one pass over the facts of the filter's combinations
-    (one range of the (combination, occurred_at) index each), grouped by bucket, combination and actor number; the
+    (one range of the (combination, occurred_at) index each) or actor types' actors (of (actor, occurred_at)), or
+    over the range (BRIN), as the planner finds cheaper; grouped by bucket, combination and actor number; the
     combinations then summed per dimension, the actor numbers named. `top_actors`: only the top ones (the facts
     answer the whole range)."""
-    of_combinations, params = [], []
-    for column in sorted(set(f.columns) & FACT_COLUMNS):
+    joined, params = "", []
+    if "actor_type" in f.columns:  # through the actors (few of a rare type: one index range each)
+        joined = " JOIN analytics_stats_actor sa ON sa.id = s.actor AND sa.actor_type = ANY(%s)"
+        params.append(f.columns["actor_type"])
+    of_combinations = []
+    for column in sorted(set(f.columns) & set(DIMENSIONS)):
         of_combinations.append(f"c.{column} = ANY(%s)")
         params.append(f.columns[column])
     where = []
@@ -251,7 +282,8 @@ def _from_facts(f: EventFilter, interval: str, sets: list[str], *, top_actors: b
         for name, alias, null_type in (("series", "t", "timestamptz"), ("combination", "combination", "integer"),
                                        ("actor", "actor", "integer"))
     )  # fmt: skip
-    joined = " JOIN analytics_stats_combination c ON c.id = s.combination" if of_combinations else ""
+    if of_combinations:
+        joined += " JOIN analytics_stats_combination c ON c.id = s.combination"
     actors = "SELECT * FROM g WHERE kind = 'actor'"
     if top_actors:
         actors = (
@@ -417,6 +449,9 @@ def _from_actors(f: EventFilter, interval: str) -> tuple[dict, list]:
             " AND dimension = %s AND value = ANY(%s)",
             [dimensions[0], f.columns[dimensions[0]]],
         )
+    if "actor_type" in f.columns:
+        of_values += " AND actor_type = ANY(%s)"
+        of_values_params = [*of_values_params, f.columns["actor_type"]]
     pieces = _month_pieces(days, months, start, end)
     sqls, params = [], []
     for table, low, high, sign in pieces:
@@ -494,6 +529,14 @@ def log_stats(f: EventFilter, *, interval: str, use_rollups: bool = True) -> dic
             rolled(_from_values(f, interval, wanted["values"]), wanted["values"])
         if wanted["cube"]:
             rolled(_from_cube(f, interval, wanted["cube"]), wanted["cube"])
+        if plan.less:  # the rollups counted every actor type: the others' facts over the ranges they read go
+            types = [t for t in ActorType.values if t not in f.columns["actor_type"]]
+            others = replace(f, columns={**f.columns, "actor_type": types})
+            for source, floor, unit in (("values", hour_floor, HOUR), ("cube", day_floor, DAY)):
+                if wanted[source]:
+                    start, end, _ = _split(f, floor, unit)
+                    read = replace(others, time_from=start, time_to=end)
+                    parts.append((_from_facts(read, interval, wanted[source]), -1))
         if wanted["actors"] or wanted["actor_values"]:
             rolled(_from_actors(f, interval), ["actor"])
         for (low, high, sign), sets in edges.items():

@@ -9,6 +9,7 @@ CREATE TABLE analytics_stats_fact (
     actor integer NOT NULL
 );
 CREATE INDEX analytics_stats_fact_combination ON analytics_stats_fact (combination, occurred_at) INCLUDE (actor);
+CREATE INDEX analytics_stats_fact_actor ON analytics_stats_fact (actor, occurred_at) INCLUDE (combination);
 CREATE INDEX analytics_stats_fact_time ON analytics_stats_fact USING brin (occurred_at);
 """
 

@@ -214,8 +214,8 @@ def test_stats_equal_a_naive_count_by_both_paths_under_many_filters(world, api):
         ),
         ({"from": iso(start), "to": iso(end), "source": "billing,web", "action": "LOGIN"}, ("facts", None, "facts")),
         ({"from": iso(start), "to": iso(end), "actor_id": "alice,cron", "interval": "hour"}, ("events",) * 3),
-        ({"from": iso(start), "to": iso(end), "actor_type": "user"}, ("facts",) * 3),
-        ({"from": iso(start), "to": iso(end), "actor_type": "service,system", "severity": "INFO"}, ("facts",) * 3),
+        ({"from": iso(start), "to": iso(end), "actor_type": "user"}, (None,) * 3),
+        ({"from": iso(start), "to": iso(end), "actor_type": "service,system", "severity": "INFO"}, (None,) * 3),
         (
             {"from": iso(start + timedelta(minutes=17)), "to": iso(start + timedelta(hours=2, minutes=5))},
             ("facts",) * 3,
@@ -298,6 +298,51 @@ def test_dimension_filters_are_counted_from_the_cube_equal_to_a_naive_count(worl
     for who, access_trail in ((world.acme.tokens[Role.USER], False), (world.acme.tokens[Role.AUDITOR], True)):
         body = api(who).get("/api/v1/logs/stats", params).json()
         assert as_counters(body) == naive_stats(bodies, params, "day", access_trail)
+
+
+def test_actor_type_questions_take_the_other_types_away_when_they_have_fewer_actors(world, api):
+    start = window_start()
+    day = day_floor(start)
+    bodies = random_bodies(start, 400, seed=5, hours=60, sources=[*SOURCES, ACCESS_TRAIL_SOURCE])
+    for index, body in enumerate(bodies[:40]):  # more users than services and systems, whatever else is stored
+        body["actor"] = {"id": f"user-{index % 5}", "type": "user"}  # 10 actors in all: the top 10
+    store(world.acme, bodies)
+    relay(world.acme)
+    connection.set_tenant(world.acme.tenant)
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT actor_type, count(*) FROM analytics_stats_actor GROUP BY 1")
+            actors = dict(cursor.fetchall())
+    finally:
+        connection.set_schema_to_public()
+    ranges = [
+        {"from": iso(day), "to": iso(day + timedelta(days=3))},
+        {"from": iso(day + timedelta(hours=2, minutes=7)), "to": iso(day + timedelta(days=2, hours=20, minutes=3))},
+        {"from": iso(start + timedelta(minutes=13)), "to": iso(start + timedelta(hours=9, minutes=2))},
+    ]
+    extras = [
+        {},
+        {"interval": "hour"},
+        {"severity": "INFO,ERROR", "interval": "day"},
+        {"action": "LOGIN", "interval": "hour"},
+        {"action": "UPDATE", "resource_type": "order,user", "interval": "day"},
+    ]
+    taken_away = 0
+    for types in ("user", "service", "system,service", "user,system", "user,service,system"):
+        others = sum(n for t, n in actors.items() if t not in types.split(","))
+        chosen = sum(n for t, n in actors.items() if t in types.split(","))
+        for time_range in ranges:
+            for extra in extras:
+                params = {**time_range, **extra, "actor_type": types}
+                for access_trail in (True, False):
+                    via_rollups, plan = selector_stats(world.acme, params, use_rollups=True, access_trail=access_trail)
+                    if others >= chosen:
+                        assert plan.sources() == {"facts"} and not plan.less, (params, plan)
+                    taken_away += plan.less == "facts"
+                    expected = naive_stats(bodies, params, via_rollups["interval"], access_trail)
+                    via_events, _ = selector_stats(world.acme, params, use_rollups=False, access_trail=access_trail)
+                    assert as_counters(via_rollups) == as_counters(via_events) == expected, (params, plan)
+    assert taken_away > 20  # the users' questions: all types from the rollups, less the others' facts
 
 
 def test_backfilled_events_are_counted_in_their_own_hour(world, api):
@@ -394,7 +439,7 @@ def test_rebuild_recounts_after_deletions_and_for_events_stored_without_the_rela
         assert plan.dimensions == "cube" and plan.actors == ("facts" if "source" in extra else "actor_values")
         assert as_counters(via_cube) == naive_stats(kept, {**params, **extra}, "day")
     # The facts alone (actor types), by the hour: recounted too.
-    extra = {"actor_type": "user,service", "interval": "hour"}
+    extra = {"actor_type": "service,system", "interval": "hour"}
     via_facts, plan = selector_stats(world.acme, {**params, **extra}, use_rollups=True)
     assert plan.sources() == {"facts"}
     assert as_counters(via_facts) == naive_stats(kept, {**params, **extra}, "hour")
