@@ -348,8 +348,9 @@ def chain_verify(
             fitting = [row for row in group if row[2] == link_hash(previous, sequence, row[3])]
             if not fitting:
                 return _broken(result, sequence, group[0][1], "hash mismatch")
-            if len(group) > 1:
-                return _broken(result, sequence, next(r for r in group if r not in fitting)[1], "unexpected row")
+            if len(group) > 1:  # the one that does not fit; when each does (a forged link), the second
+                extra = next((r for r in group if r not in fitting), group[1])
+                return _broken(result, sequence, extra[1], "unexpected row")
             previous, last_id = fitting[0][2], fitting[0][1]
             result.checked += 1
             expected += 1

@@ -139,6 +139,17 @@ def test_an_inserted_row_at_a_taken_sequence_is_unexpected(chain, auditor, world
     assert body["broken_at"] == {"sequence": 5, "event_id": str(forged), "reason": "unexpected row"}
 
 
+def test_an_inserted_row_with_a_fitting_link_at_a_taken_sequence_is_unexpected(chain, auditor, world):
+    forged = _insert_copy(world, 5)
+    in_tenant(world.acme.tenant)
+    sql("UPDATE ingest_event SET hash = %s WHERE id = %s", [link_hash(chain[3].hash, 5, canonical_of(forged)), forged])
+    connection.set_schema_to_public()
+    body = auditor.get(URL).json()
+    assert body["checked"] == 4
+    assert body["broken_at"]["sequence"] == 5 and body["broken_at"]["reason"] == "unexpected row"
+    assert body["broken_at"]["event_id"] in {str(forged), str(chain[4].id)}
+
+
 def test_an_inserted_row_whose_hash_fits_the_chain_still_breaks_the_next_link(chain, auditor, world):
     """A forged row at sequence 5 with a correct link, the original moved aside: the original's successor no
     longer fits."""
