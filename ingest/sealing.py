@@ -136,10 +136,11 @@ def _lock(cursor, *, wait: bool) -> bool:
 
 
 def chain_head() -> dict:
-    """The last sealed link of the current tenant's chain: {"sequence", "hash", "sealed_at"} (sequence 0: none)."""
+    """The last sealed link of the current tenant's chain: {"sequence", "hash", "sealed_at"} (sequence 0: none;
+    also when its row was deleted, so that verification finds every sealed event beyond it)."""
     with connection.cursor() as cursor:
         cursor.execute("SELECT sequence, hash, sealed_at FROM ingest_chain WHERE id = 1")
-        sequence, hash_, sealed_at = cursor.fetchone()
+        sequence, hash_, sealed_at = cursor.fetchone() or (0, ZERO_HASH, None)
     return {"sequence": sequence, "hash": hash_, "sealed_at": sealed_at}
 
 
@@ -327,8 +328,9 @@ def chain_verify(
     result = Verification(head=head, anchor=anchor)
     first = max(from_sequence or 1, anchor.sequence + 1)
     last = head["sequence"] if to_sequence is None else min(to_sequence, head["sequence"])
-    if first > last:
-        return result
+    if first > last:  # nothing sealed in the range; if it reaches the head, nothing may be sealed beyond it either
+        beyond = _sealed_beyond_head() if to_sequence is None or to_sequence > head["sequence"] else None
+        return _broken(result, beyond[0], beyond[1], "unexpected row") if beyond else result
     if max_events is not None and last - first + 1 > max_events:
         last, result.next_from = first + max_events - 1, first + max_events
     expected, previous, last_id = first, anchor.hash, None
@@ -371,8 +373,8 @@ def _sealed_beyond_head() -> tuple | None:
     moving the head meanwhile)."""
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT sequence, id FROM ingest_event "
-            "WHERE sequence > (SELECT sequence FROM ingest_chain WHERE id = 1) ORDER BY sequence, id LIMIT 1"
+            "SELECT sequence, id FROM ingest_event WHERE sequence > coalesce((SELECT sequence FROM ingest_chain), 0) "
+            "ORDER BY sequence, id LIMIT 1"
         )
         return cursor.fetchone()
 

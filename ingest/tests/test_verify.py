@@ -181,6 +181,12 @@ def test_a_head_that_disagrees_with_the_last_row_is_found(chain, auditor, world)
     }
 
 
+def test_a_deleted_head_leaves_every_sealed_event_unexpected(chain, auditor, world):
+    tamper(world, "DELETE FROM ingest_chain")
+    body = auditor.get(URL).json()
+    assert body["broken_at"] == {"sequence": 1, "event_id": str(chain[0].id), "reason": "unexpected row"}
+
+
 def test_a_range_is_linked_to_the_stored_hash_before_it(chain, auditor, world):
     body = auditor.get(URL, {"from_sequence": 4, "to_sequence": 7}).json()
     assert body == {**body, "ok": True, "checked": 4, "first_sequence": 4, "last_sequence": 7}
