@@ -214,7 +214,10 @@ def _seal_batch(*, margin: float, batch_size: int) -> int | None:
         cursor.execute(_HORIZON_SQL, {"sealer": SEALER_NAME, "wait": HORIZON_WAIT_SECONDS, "margin": margin})
         horizon = cursor.fetchone()[0]
         cursor.execute("SELECT sequence, hash FROM ingest_chain WHERE id = 1 FOR UPDATE")
-        sequence, previous = cursor.fetchone()
+        head = cursor.fetchone()
+        if head is None:  # deleted: starting again from 1 would seal a second chain over the first
+            raise ChainError(f"The chain head of {connection.schema_name} is missing; nothing sealed.")
+        sequence, previous = head
         frontier = _frontier(cursor, sequence)
         sweep = frontier is None or _sweep_due(cursor)
         params = {"horizon": horizon, "limit": batch_size}

@@ -22,6 +22,7 @@ from ingest.relay import outbox_handler_register, relay_drain
 from ingest.sealing import (
     CANONICAL_SQL,
     ZERO_HASH,
+    ChainError,
     chain_head,
     events_seal,
     link_hash,
@@ -145,6 +146,14 @@ def test_an_event_committed_long_after_it_was_received_is_chained_late_never_ski
     assert events_seal(margin=0) == 1
     assert Event.objects.get(id=stalled).sequence == Event.objects.get(id=newer).sequence + 1
     assert "chained after one received at" in caplog.text
+
+
+def test_the_sealer_stops_rather_than_start_a_second_chain_without_its_head(acme):
+    post(acme, 1)
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM ingest_chain")
+    with pytest.raises(ChainError, match="head .* is missing"):
+        events_seal(margin=0)
 
 
 def test_the_api_shows_the_sequence_and_hash_once_sealed(acme, world, api):
