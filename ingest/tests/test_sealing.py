@@ -255,12 +255,15 @@ def _chain_reset():
 
 @pytest.fixture
 def committed_acme(committed_world):
+    """acme with a fresh chain, committed writes; afterwards every test tenant's chain as if nothing was sealed
+    (a real worker's sweep seals every tenant)."""
     tenant = committed_world.acme.tenant
     in_tenant(tenant)
     _chain_reset()
     yield tenant
-    in_tenant(tenant)
-    _chain_reset()
+    for each in (committed_world.acme.tenant, committed_world.globex.tenant):
+        in_tenant(each)
+        _chain_reset()
     connection.set_schema_to_public()
 
 
