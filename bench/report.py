@@ -66,6 +66,7 @@ class Run:
     stats: list = field(default_factory=list)  # bench.logstats.StatsCase
     stats_rollups: dict | None = None
     exports: list[dict] | None = None  # bench.exports.measure
+    sealing: dict | None = None  # bench.sealing.measure
 
 
 def _n(value: float, digits: int = 0) -> str:
@@ -164,6 +165,29 @@ def _plans(run: Run) -> list[str]:
     return lines
 
 
+def sealing_table(result: dict | None) -> list[str]:
+    if not result:
+        return ["Not measured (--sealing-rounds 0)."]
+    lag, verify = result["sealing_lag_s"], result["verify"]
+    without, with_ = result["paced_without_sealer"], result["paced_with_sealer"]
+    lag_met = lag["p99"] is not None and lag["p99"] < 2
+    latency = " / ".join(_ms(side["write_p50_ms"], side["write_p99_ms"]) for side in (without, with_))
+    flat = f"{_n(result['flat_out_rate_without_sealer'])} / {_n(result['flat_out_rate_with_sealer'])}"
+    return [
+        "| benchmark | measured | target | met |",
+        "| --- | ---: | --- | --- |",
+        f"| sealing lag, received to sealed, p50 / p99 / max ({_n(lag['events'])} events) "
+        f"| {lag['p50']} / {lag['p99']} / {lag['max']} s | p99 < 2 s | {_met(lag_met)} |",
+        f"| paced bulk writes without / with the sealer, events/s | {_n(without['rate'])} / {_n(with_['rate'])} | | |",
+        f"| paced bulk writes without / with the sealer, write p50 / p99 | {latency} "
+        "| sealing never slows ingestion | |",
+        f"| writes flat out without / with the sealer, events/s | {flat} | | |",
+        f"| sealer process CPU per 1,000 events | {result['sealer_process_cpu_s_per_1000_events']} s | | |",
+        f"| verification of this run's events: events, events/s | {_n(verify['events'])}, "
+        f"{_n(verify['events_per_s'] or 0)}/s | chain intact | {_met(verify['ok'])} |",
+    ]
+
+
 def live_table(runs: list[dict] | None) -> list[str]:
     if not runs:
         return ["Not measured (--live-clients 0)."]
@@ -220,6 +244,10 @@ def render(run: Run) -> str:
         "## Streamed export (`GET /api/v1/logs/export`), whole tenant and its newest tenth",
         "",
         *export_bench.table(run.exports),
+        "",
+        "## Sealing (hash chain), bench/sealing.py",
+        "",
+        *sealing_table(run.sealing),
         "",
         "## Live tail (WebSocket), all clients receiving every event",
         "",

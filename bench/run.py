@@ -30,7 +30,7 @@ sys.path[0] = str(Path(__file__).resolve().parent.parent)  # the project root, w
 from bench.context import RESULTS, django_setup  # noqa: E402
 
 django_setup()  # before the modules that import the project's models
-from bench import baseline, dataset, live, logstats, reads, report, writes  # noqa: E402
+from bench import baseline, dataset, live, logstats, reads, report, sealing, writes  # noqa: E402
 from bench import exports as export_bench  # noqa: E402
 from bench.data import EventFactory, body_of, copy_text, now, spread_times  # noqa: E402
 from bench.server import APPLICATION, Server  # noqa: E402
@@ -66,6 +66,7 @@ def parse_args() -> argparse.Namespace:
         default=2,
         help="uvicorn workers of the live run (a WebSocket process of its own, as in docker-compose)",
     )
+    parser.add_argument("--sealing-rounds", type=int, default=3, help="rounds of bench/sealing.py (0: skip)")
     parser.add_argument("--live-only", action="store_true", help="measure only the live tail (no data set needed)")
     parser.add_argument("--ingest-only", action="store_true", help="measure only ingest (no data set needed)")
     parser.add_argument("--app", default=APPLICATION, help="ASGI application of the ingest and search runs")
@@ -219,6 +220,10 @@ def main():
             log("streamed export: GET /api/v1/logs/export of the whole tenant, beside COPY of the same rows")
             exported = export_bench.measure(tenant, server)
         server_errors = server.error_lines()
+        sealed = None
+        if args.sealing_rounds:
+            log(f"sealing lag: bench/sealing.py, {args.sealing_rounds} rounds, in tenant `bench-sealing`")
+            sealed = sealing.measure(rounds=args.sealing_rounds, log=log)
         live_result = None
         if args.live_clients:
             with Server(args.port, args.live_workers, RESULTS / "uvicorn-live.log") as server:
@@ -234,7 +239,7 @@ def main():
     )
     run = report.Run(
         machine=machine, settings=settings, searches=searches, live=live_result, server_errors=server_errors,
-        stats=stats, stats_rollups=stats_rollups, exports=exported,
+        stats=stats, stats_rollups=stats_rollups, exports=exported, sealing=sealed,
         duration_s=time.monotonic() - _started, **ingest,
     )  # fmt: skip
     text = report.render(run)
