@@ -50,7 +50,7 @@ def _upsert_values(cursor, counts: Counter) -> None:
         """
         INSERT INTO analytics_rollup_values (bucket, dimension, value, trail, count)
         SELECT * FROM unnest(%s::timestamptz[], %s::text[], %s::text[], %s::boolean[], %s::bigint[])
-        ON CONFLICT ON CONSTRAINT analytics_rollup_values_key
+        ON CONFLICT (bucket, dimension, value, trail)  -- analytics_rollup_values_key
         DO UPDATE SET count = analytics_rollup_values.count + EXCLUDED.count
         """,
         [*([k[i] for k in keys] for i in range(4)), [counts[k] for k in keys]],
@@ -82,7 +82,7 @@ def _upsert_cube(cursor, counts: Counter) -> None:
         INSERT INTO analytics_rollup_cube (bucket, kept, action, severity, resource_type, source, trail, count)
         SELECT * FROM unnest(%s::timestamptz[], %s::smallint[], %s::text[], %s::text[], %s::text[], %s::text[],
                              %s::boolean[], %s::bigint[])
-        ON CONFLICT ON CONSTRAINT analytics_rollup_cube_key
+        ON CONFLICT (kept, action, severity, resource_type, source, trail, bucket)  -- analytics_rollup_cube_key
         DO UPDATE SET count = analytics_rollup_cube.count + EXCLUDED.count
         """,
         [*([k[i] for k in keys] for i in range(7)), [counts[k] for k in keys]],
@@ -98,7 +98,7 @@ def _upsert_actor_values(cursor, counts: Counter, table: str) -> None:
         INSERT INTO {table} (bucket, dimension, value, actor_id, actor_type, trail, count)
         SELECT * FROM unnest(%s::timestamptz[], %s::text[], %s::text[], %s::text[], %s::text[], %s::boolean[],
                              %s::bigint[])
-        ON CONFLICT ON CONSTRAINT {table}_key
+        ON CONFLICT (dimension, value, bucket, actor_id, actor_type, trail)  -- {table}_key
         DO UPDATE SET count = {table}.count + EXCLUDED.count
         """,
         [*([k[i] for k in keys] for i in range(6)), [counts[k] for k in keys]],
@@ -122,7 +122,7 @@ def _upsert_actors(cursor, counts: Counter, table: str = "analytics_rollup_actor
         f"""
         INSERT INTO {table} (bucket, actor_id, actor_type, trail, count)
         SELECT * FROM unnest(%s::timestamptz[], %s::text[], %s::text[], %s::boolean[], %s::bigint[])
-        ON CONFLICT ON CONSTRAINT {table}_key
+        ON CONFLICT (bucket, actor_id, actor_type, trail)  -- {table}_key
         DO UPDATE SET count = {table}.count + EXCLUDED.count
         """,
         [*([k[i] for k in keys] for i in range(4)), [counts[k] for k in keys]],
