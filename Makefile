@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 export PORT
 
-.PHONY: run test bench bench-live bench-10m install migrate lint schema clean
+.PHONY: run test bench bench-ingest bench-live bench-10m install migrate lint schema clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -34,6 +34,9 @@ test: install .env
 
 bench: migrate
 	$(PY) bench/run.py
+
+bench-ingest: migrate
+	$(PY) bench/run.py --ingest-only
 
 bench-live: migrate
 	$(PY) bench/run.py --live-only
