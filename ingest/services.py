@@ -175,10 +175,14 @@ def _write(rows: list[dict]):
     transaction.on_commit(lambda: _after_commit(schema, rows))
 
 
+_UNSEALED = {"sequence": None, "hash": None}
+
+
 def _after_commit(schema: str, rows: list[dict]) -> None:
     """Side effects of stored events: the live tail now, the relay soon."""
-    # The API shape needs the columns as attributes only: a namespace is much cheaper than a model instance.
-    live_publish(schema, [SimpleNamespace(**{c: row[c] for c in COLUMNS}, sequence=None, hash=None) for row in rows])
+    # The API shape needs the columns as attributes only: a namespace of the row (whose few other keys event_json
+    # ignores) is much cheaper than a model instance.
+    live_publish(schema, [SimpleNamespace(**{**_UNSEALED, **row}) for row in rows])
     relay_kick(schema)
 
 
