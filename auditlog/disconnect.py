@@ -1,11 +1,11 @@
 """Tells a streamed HTTP response that its client went away.
 
-HTTP runs through a2wsgi, which never reads the ASGI `receive` channel once the request body is read, and
-uvicorn drops what is sent after a disconnect without an error: a streamed response (an export) would
-otherwise go on to its end for nobody. ClientGoneMiddleware puts a threading.Event in the scope
-(`auditlog.client_gone`; Django sees it as request.META["asgi.scope"]), and once a response has started
-without a Content-Length (streamed), watches `receive` for `http.disconnect` and sets the event. The stream
-checks it between chunks (client_gone(request)).
+HTTP runs through auditlog.bridge or a2wsgi, neither of which reads the ASGI `receive` channel once the request
+body is read, and uvicorn drops what is sent after a disconnect without an error: a streamed response (an export)
+would otherwise go on to its end for nobody. ClientGoneMiddleware puts a threading.Event in the scope
+(`auditlog.client_gone`; Django sees it as request.META["asgi.scope"]), and once a response has started without a
+Content-Length (streamed), watches `receive` for `http.disconnect` and sets the event. The stream checks it between
+chunks (client_gone(request)).
 """
 
 import asyncio
