@@ -518,7 +518,8 @@ def log_stats(f: EventFilter, *, interval: str, use_rollups: bool = True) -> dic
         out, its_edges = counted
         parts.append((out, 1))
         for edge in its_edges:
-            edges.setdefault(edge, []).extend(name for name in sets if name not in edges.get(edge, []))
+            names = edges.setdefault(edge, [])
+            names += [name for name in sets if name not in names]
 
     snapshot = not connection.in_atomic_block  # a caller's transaction keeps its isolation
     with transaction.atomic(), connection.cursor() as cursor:
