@@ -9,7 +9,9 @@ import pytest
 from django.db import connection
 from rest_framework.test import APIClient
 
+from tenants.keys import data_keys_forget
 from tenants.models import Membership, Role, Scope, Tenant, User
+from tenants.selectors import tenant_policy_cache_clear
 from tenants.services import api_key_create, api_key_revoke, tenant_create, tokens_issue
 
 PASSWORD = "correct-horse-battery-staple"
@@ -148,3 +150,13 @@ def committed_world(django_db_setup, django_db_blocker, marker) -> World:
             OutboxEntry.objects.filter(event_id__in=ids).delete()
             Event.objects.filter(source=marker).delete()
         connection.set_schema_to_public()
+
+
+@pytest.fixture
+def fresh_caches():
+    """Keys made or policies changed in a rolled-back test transaction must not outlive it in this process."""
+    data_keys_forget()
+    tenant_policy_cache_clear()
+    yield
+    data_keys_forget()
+    tenant_policy_cache_clear()

@@ -15,21 +15,12 @@ from ingest.models import Event
 from search.audience import FULL, RESTRICTED, event_view
 from search.backends.postgres import filtered
 from search.filters import parse_filters
-from tenants.keys import data_keys_forget
-from tenants.selectors import tenant_policy_cache_clear
 from tenants.services import tenant_settings_update
 
 TRICKY_TEXT = 'say "hi" \\ back\nnew\tline \x01\x1f é ☃ 😀 \u2028 </script>'
 
 
-@pytest.fixture(autouse=True)
-def fresh_caches():
-    """Keys made or policies changed in a rolled-back test transaction must not outlive it in this process."""
-    data_keys_forget()
-    tenant_policy_cache_clear()
-    yield
-    data_keys_forget()
-    tenant_policy_cache_clear()
+pytestmark = pytest.mark.usefixtures("fresh_caches")
 
 
 def _bodies() -> list[dict]:

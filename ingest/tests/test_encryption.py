@@ -18,7 +18,6 @@ from search.mirror.documents import document_source
 from search.tail import filter_key, render_batch, select
 from tenants.keys import KeyNotLoaded, data_keys_forget
 from tenants.models import Role
-from tenants.selectors import tenant_policy_cache_clear
 from tenants.services import api_key_create, tenant_settings_update
 
 URL = "/api/v1/logs"
@@ -33,14 +32,7 @@ METADATA = {
 PLAINTEXTS = ["Paris", "Lyon", "hay fever", "Jane Q. Public", "chess", "4321"]
 
 
-@pytest.fixture(autouse=True)
-def fresh_caches():
-    """Keys made or policies changed in a rolled-back test transaction must not outlive it in this process."""
-    data_keys_forget()
-    tenant_policy_cache_clear()
-    yield
-    data_keys_forget()
-    tenant_policy_cache_clear()
+pytestmark = pytest.mark.usefixtures("fresh_caches")
 
 
 @pytest.fixture
